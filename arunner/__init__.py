@@ -1,0 +1,8 @@
+"""arunner: an async-aware Django test runner.
+
+Set ``TEST_RUNNER = "arunner.AsyncDiscoverRunner"`` or run the ``arunner`` command.
+"""
+
+from .runner import AsyncDiscoverRunner
+
+__all__ = ["AsyncDiscoverRunner"]

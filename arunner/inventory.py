@@ -1,0 +1,81 @@
+"""Every private name of Django, asgiref, unittest or asyncio that arunner touches.
+
+Private internals break between releases (design notes, section 1: two published fixes died
+when asgiref 3.13 removed ``Local._lock_storage``). Keeping them here, each behind one small
+accessor with a canary test in ``tests/test_inventory.py``, makes such a break fail loudly in
+one place instead of deep inside a test run.
+"""
+
+from __future__ import annotations
+
+import asyncio.events
+import sys
+import unittest
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import AsyncToSync
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+#: ``asyncio.events`` exports these two in ``__all__`` but documents them as internal. The
+#: inline executor detaches the running loop around a sync call with them, so Django's
+#: ``async_unsafe`` check and nested ``async_to_sync`` see a plain sync thread.
+get_running_loop_or_none: Callable[[], asyncio.AbstractEventLoop | None] = (
+    asyncio.events._get_running_loop
+)
+set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = (
+    asyncio.events._set_running_loop
+)
+
+#: asgiref falls back to this map when a thread-sensitive call comes from a task started in a
+#: fresh ``contextvars.Context`` (Channels' ``ApplicationCommunicator``). Registering the
+#: runner's loop here routes those calls to the test's executor too.
+loop_thread_executors: dict[Any, Any] = AsyncToSync.loop_thread_executors
+
+#: unittest's per-phase hooks. ``TestCase.run`` calls them in order; arunner replaces them on
+#: the test instance so that every phase of a coroutine test runs inside one session.
+UNITTEST_PHASES = ("_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup")
+
+#: ``IsolatedAsyncioTestCase`` builds its own loop in these; arunner replaces them with no-ops
+#: because its loop is the runner's. Python 3.10 names them after the loop, 3.11+ the runner.
+if sys.version_info >= (3, 11):
+    ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioRunner", "_tearDownAsyncioRunner")
+else:
+    ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioLoop", "_tearDownAsyncioLoop")
+
+
+def handle_class_setup(suite: unittest.TestSuite, test: Any, result: Any) -> None:
+    """``TestSuite._handleClassSetUp``: the only place a suite runs ``setUpClass``."""
+    unittest.TestSuite._handleClassSetUp(suite, test, result)  # type: ignore[attr-defined]
+
+
+def mark_testcase_atomic(atomic: Any) -> None:
+    """Flag an atomic as a test's outer block, as ``TestCase._enter_atomics`` does.
+
+    Django itself reads ``_from_testcase`` to tell test atomics from user ones (durable
+    checks); arunner reads it to know a connection is held by a test.
+    """
+    atomic._from_testcase = True
+
+
+def in_test_atomic(connection: BaseDatabaseWrapper) -> bool:
+    """True when the connection's outermost atomic belongs to a test."""
+    blocks = connection.atomic_blocks
+    return bool(blocks) and getattr(blocks[0], "_from_testcase", False)
+
+
+def thread_target(thread: Any) -> Any:
+    """The callable a ``threading.Thread`` was started with (``Thread._target``)."""
+    return getattr(thread, "_target", None)
+
+
+def is_shielded(task: Any) -> bool:
+    """True when ``asyncio.shield`` protects this task (its ``_inner_done_callback``).
+
+    The drain does not cancel shielded work: the test's author asked for it to survive
+    cancellation, so it is reported as work that could not be stopped instead.
+    """
+    callbacks = getattr(task, "_callbacks", None) or ()
+    return any(
+        getattr(entry[0], "__qualname__", "").startswith("shield.") for entry in callbacks
+    )

@@ -1,0 +1,133 @@
+"""What keeps a test's writes inside its transaction, and the real database out of reach.
+
+* Coroutine tests of plain unittest classes get the rollback a ``TestCase`` gives.
+* ``close_old_connections`` (run by ``ASGIHandler`` on ``request_started`` and by Channels'
+  ``database_sync_to_async``) would close the test's connection inside its atomic; arunner
+  makes it leave test-held connections alone (design notes 2a, tickets #30448 / #35618).
+* An explicit ``connection.close()`` inside a test's atomic is refused with a clear error.
+* A connection to an alias that has no test database in this run is refused, on any thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.db.utils import DatabaseError
+
+from . import inventory
+
+__unittest = True
+
+
+class TestConnectionClosedError(DatabaseError):
+    """Test code closed the connection that holds the test's transaction."""
+
+
+class NoTestDatabaseError(DatabaseError):
+    """Code under test tried to reach a database alias that has no test database."""
+
+
+def enter_atomics(aliases: Iterable[str]) -> Callable[[], None]:
+    """Open one rolled-back atomic per alias, as ``TestCase`` does; return the rollback."""
+    opened = []
+    try:
+        for alias in sorted(aliases):
+            atomic = transaction.atomic(using=alias)
+            inventory.mark_testcase_atomic(atomic)
+            atomic.__enter__()
+            opened.append((alias, atomic))
+    except BaseException:
+        _roll_back(opened)
+        raise
+    return lambda: _roll_back(opened)
+
+
+def _roll_back(opened: list[tuple[str, Any]]) -> None:
+    for alias, atomic in reversed(opened):
+        transaction.set_rollback(True, using=alias)
+        atomic.__exit__(None, None, None)
+
+
+def _keep_test_connections(
+    original: Callable[[BaseDatabaseWrapper], None],
+) -> Callable[[BaseDatabaseWrapper], None]:
+    def close_if_unusable_or_obsolete(self: BaseDatabaseWrapper) -> None:
+        if inventory.in_test_atomic(self):
+            return
+        original(self)
+
+    close_if_unusable_or_obsolete.arunner_original = original  # type: ignore[attr-defined]
+    return close_if_unusable_or_obsolete
+
+
+def _refuse_close_in_test(connection: BaseDatabaseWrapper) -> Callable[[], None]:
+    original = connection.close
+
+    def close() -> None:
+        if inventory.in_test_atomic(connection):
+            raise TestConnectionClosedError(
+                f"connection.close() on {connection.alias!r} inside a test's transaction would "
+                "end the test's isolation (Django marks the transaction broken and every later "
+                "query fails). Remove the close() call; arunner keeps the test's connection "
+                "open and closes worker-thread connections after each test."
+            )
+        original()
+
+    close.arunner_original = original  # type: ignore[attr-defined]
+    return close
+
+
+class ConnectionProtection:
+    """Installs the connection guards for one run of a suite, and removes them afterwards."""
+
+    def __init__(self, test_aliases: frozenset[str]) -> None:
+        self.test_aliases = test_aliases
+        self._closers: list[BaseDatabaseWrapper] = []
+
+    def install(self) -> None:
+        BaseDatabaseWrapper.close_if_unusable_or_obsolete = _keep_test_connections(  # type: ignore[method-assign]
+            BaseDatabaseWrapper.close_if_unusable_or_obsolete
+        )
+        for alias in connections:
+            connection = connections[alias]
+            connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]
+            self._closers.append(connection)
+        connection_created.connect(self._refuse_non_test, dispatch_uid="arunner-non-test-db")
+
+    def uninstall(self) -> None:
+        connection_created.disconnect(dispatch_uid="arunner-non-test-db")
+        for connection in self._closers:
+            if hasattr(connection.close, "arunner_original"):
+                del connection.close
+        self._closers.clear()
+        patched = BaseDatabaseWrapper.close_if_unusable_or_obsolete
+        original = getattr(patched, "arunner_original", None)
+        if original is not None:
+            BaseDatabaseWrapper.close_if_unusable_or_obsolete = original  # type: ignore[method-assign]
+
+    def _allowed(self, alias: str) -> bool:
+        if alias in self.test_aliases or alias not in connections.settings:
+            return True
+        mirror = connections.settings[alias].get("TEST", {}).get("MIRROR")
+        return mirror is not None and mirror in self.test_aliases
+
+    def _refuse_non_test(self, sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+        if self._allowed(connection.alias):
+            return
+        name = connection.settings_dict.get("NAME")
+        connection.close()
+        where = (
+            "" if threading.current_thread() is threading.main_thread()
+            else f" (from thread {threading.current_thread().name!r})"
+        )
+        raise NoTestDatabaseError(
+            f"arunner refused a connection to database alias {connection.alias!r}{where}: this "
+            f"run set up no test database for it, so it would reach the real database "
+            f"{name!r}. Add {connection.alias!r} to the test class's `databases` attribute "
+            f"(unittest classes default to {{{DEFAULT_DB_ALIAS!r}}})."
+        )

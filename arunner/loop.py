@@ -1,0 +1,327 @@
+"""The event loops arunner owns, and how their thread-sensitive calls reach the test's thread.
+
+A Django test holds its rolled-back ``atomic()`` blocks on the main thread, so every
+thread-sensitive sync call a coroutine test makes (each ``a*`` ORM call) must run there.
+Two arrangements do that (design notes, section 2b):
+
+* ``inline``: the loop runs on the main thread and the executor runs each call in place, with
+  the running loop detached around it. No thread hop; the loop is paused while the call runs.
+* ``hop``: the loop runs on one reused helper thread and the main thread serves the calls while
+  it waits. One thread hop per call; the loop keeps running during sync calls.
+
+Both present the same ``Bridge`` interface to the rest of arunner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import queue
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from . import inventory
+
+T = TypeVar("T")
+
+EXECUTORS = ("inline", "hop")
+
+
+class OutsideTestError(RuntimeError):
+    """A thread-sensitive call arrived when no test of this loop could serve it."""
+
+
+def _caller_site(skip_modules: tuple[str, ...] = ("asyncio", "concurrent", "arunner")) -> str:
+    """Where user code asked for a task or job: the first frame outside the machinery."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(skip_modules) and not module.startswith("asgiref"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def callable_name(func: Any) -> str:
+    """A readable name for what a job runs, seen through ``partial`` and asgiref's wrappers."""
+    while True:
+        if isinstance(func, functools.partial):
+            wrapper = getattr(func.func, "__qualname__", "")
+            if wrapper == "Context.run" and func.args:
+                func = func.args[0]
+            elif wrapper == "SyncToAsync.thread_handler" and func.args:
+                func = func.args[-1]
+            else:
+                func = func.func
+        elif getattr(func, "__qualname__", "") == "Context.run":
+            return "Context.run"
+        else:
+            return getattr(func, "__qualname__", None) or repr(func)
+
+
+class TrackedJob:
+    """An executor job started from the loop, remembered so a test can drain it."""
+
+    __slots__ = ("future", "name", "site")
+
+    def __init__(self, future: asyncio.Future[Any], func: Callable[..., Any], site: str) -> None:
+        self.future = future
+        self.name = callable_name(func)
+        self.site = site
+
+
+class ArunnerEventLoop(asyncio.SelectorEventLoop):
+    """A selector loop that records where tasks and executor jobs come from.
+
+    The records let the drain name what a test left running (issue: "where it was created").
+    ``inline_depth`` counts inline sync calls in progress on the loop's own thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inline_depth = 0
+        self.owner_ident: int | None = None
+        self.jobs: list[TrackedJob] = []
+        self.task_sites: dict[asyncio.Task[Any], str] = {}
+        self.set_task_factory(self._make_task)
+
+    def _make_task(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        self.task_sites[task] = _caller_site()
+        task.add_done_callback(self._forget_task)
+        return task
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        self.task_sites.pop(task, None)
+
+    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> Any:
+        future = super().run_in_executor(executor, func, *args)
+        if executor is None or not isinstance(executor, (InlineExecutor, HomeThreadExecutor)):
+            self.jobs.append(TrackedJob(future, func, _caller_site()))
+        return future
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        # A nested ``async_to_sync`` inside an inline call would queue its coroutine on this
+        # paused loop and wait for it: a deadlock. asgiref treats a RuntimeError here as "no
+        # usable outer loop" and runs the coroutine on a loop of its own instead, as it does
+        # in any plain sync thread.
+        if (
+            self.inline_depth
+            and callback == self.create_task
+            and threading.get_ident() == self.owner_ident
+        ):
+            raise RuntimeError("arunner: the loop is paused in an inline sync call")
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+class InlineExecutor(Executor):
+    """Runs each thread-sensitive call in place, on the loop's thread, with the loop detached.
+
+    Reused by every test: ``ThreadSensitiveContext(executor=...)`` does not shut it down.
+    """
+
+    def __init__(self, owner_ident: int) -> None:
+        self.owner_ident = owner_ident
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if threading.get_ident() != self.owner_ident:
+            raise OutsideTestError(
+                "arunner: a thread-sensitive call reached the inline executor from "
+                f"thread {threading.current_thread().name!r}, not the test's thread"
+            )
+        loop = inventory.get_running_loop_or_none()
+        future: Future[T] = Future()
+        inventory.set_running_loop(None)
+        if isinstance(loop, ArunnerEventLoop):
+            loop.inline_depth += 1
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        finally:
+            if isinstance(loop, ArunnerEventLoop):
+                loop.inline_depth -= 1
+            inventory.set_running_loop(loop)
+        return future
+
+
+_STOP = object()
+
+
+class HomeThreadExecutor(Executor):
+    """Runs submitted calls on the thread that owns it, while that thread waits in ``serve``.
+
+    Unlike asgiref's ``CurrentThreadExecutor`` it is reusable, so one serves every test.
+    It refuses work while closed, so a call that outlives its test never runs in the next one.
+    """
+
+    def __init__(self, owner_ident: int) -> None:
+        self.owner_ident = owner_ident
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.open = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if not self.open:
+            raise OutsideTestError(
+                "arunner: a thread-sensitive call arrived after its test ended; tasks a test "
+                "starts must finish before it does"
+            )
+        if threading.get_ident() == self.owner_ident:
+            raise RuntimeError("arunner: the test's thread cannot wait for itself")
+        future: Future[T] = Future()
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def serve(self, until: concurrent.futures.Future[Any]) -> None:
+        until.add_done_callback(lambda _: self._queue.put(_STOP))
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            future, fn, args, kwargs = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def reject_queued(self) -> None:
+        """Fail calls that were queued but never served: their test is over."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                item[0].set_exception(OutsideTestError("arunner: the test ended first"))
+
+
+class Bridge:
+    """One event loop plus the executor E that brings its thread-sensitive calls home."""
+
+    executor: InlineExecutor | HomeThreadExecutor
+    loop: ArunnerEventLoop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the loop from the main thread and return its result."""
+        return self.wait(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _new_loop(self) -> ArunnerEventLoop:
+        loop = ArunnerEventLoop()
+        inventory.loop_thread_executors[loop] = self.executor
+        return loop
+
+    def _finish_loop(self) -> None:
+        """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
+        loop = self.loop
+        inventory.loop_thread_executors.pop(loop, None)
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+class InlineBridge(Bridge):
+    """The loop runs on the main thread, which also holds the test's atomics."""
+
+    def __init__(self, executor: InlineExecutor) -> None:
+        self.executor = executor
+        self.loop = self._new_loop()
+        self.loop.owner_ident = threading.get_ident()
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        self.loop.run_until_complete(asyncio.wrap_future(future, loop=self.loop))
+        return future.result()
+
+    def close(self) -> None:
+        self._finish_loop()
+
+
+class LoopThread:
+    """One long-lived helper thread that runs the hop-mode loops, one after another.
+
+    Started lazily (never in a parent process before ``--parallel`` workers fork) and reused,
+    so no test pays for a new thread.
+    """
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, "arunner-loop")
+        return self._pool.submit(fn)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+class HopBridge(Bridge):
+    """The loop runs on the loop thread; the main thread serves E while it waits."""
+
+    def __init__(self, executor: HomeThreadExecutor, thread: LoopThread) -> None:
+        self.executor = executor
+        self.thread = thread
+        self.loop = self._new_loop()
+        started = threading.Event()
+        self.loop.call_soon(started.set)
+        self._running = thread.submit(self._run_forever)
+        started.wait()
+
+    def _run_forever(self) -> None:
+        self.loop.owner_ident = threading.get_ident()
+        try:
+            self.loop.run_forever()
+        finally:
+            self._finish_loop()
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        was_open = self.executor.open
+        self.executor.open = True
+        try:
+            self.executor.serve(future)
+        finally:
+            self.executor.open = was_open
+        return future.result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._running.result()
+
+
+class Bridges:
+    """Makes bridges of the chosen kind, sharing one executor (and loop thread) among them."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {kind!r}")
+        self.kind = kind
+        self._executor: InlineExecutor | HomeThreadExecutor | None = None
+        self._thread = LoopThread()
+
+    def new(self) -> Bridge:
+        ident = threading.get_ident()
+        if self._executor is None or self._executor.owner_ident != ident:
+            self._executor = (
+                InlineExecutor(ident) if self.kind == "inline" else HomeThreadExecutor(ident)
+            )
+        if isinstance(self._executor, InlineExecutor):
+            return InlineBridge(self._executor)
+        return HopBridge(self._executor, self._thread)
+
+    def shutdown(self) -> None:
+        self._thread.shutdown()

@@ -1,0 +1,175 @@
+"""What a test left running, and the drain that waits for it before the rollback.
+
+A test that returns while its tasks, executor jobs or threads are still working would lose
+their writes (DiscoverRunner cancels them silently) or let them land after the rollback. The
+drain gives them a grace period inside the test's transaction, cancels what remains, and
+reports both kinds: cancelled leftovers as a warning, what could not be stopped as an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import inventory
+from .loop import ArunnerEventLoop, TrackedJob
+
+__unittest = True
+
+#: How long cancelled tasks get to finish before they count as impossible to stop.
+CANCEL_WAIT = 0.1
+
+_POOL_MODULES = ("concurrent.futures", "asyncio", "anyio", "asgiref", "arunner", "threading")
+
+
+class LeftoverTaskWarning(UserWarning):
+    """A test returned while tasks it started were still running; they were cancelled."""
+
+
+class LeftoverError(AssertionError):
+    """Work a test started was still running after the grace period and could not be stopped."""
+
+
+@dataclass
+class Started:
+    """One thing a test started, described for the report."""
+
+    kind: str
+    name: str
+    site: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} (created at {self.site})"
+
+
+class ThreadWatch:
+    """Records the threads started while a test runs, with where they were started.
+
+    Pool workers (``concurrent.futures``, anyio, asyncio) are left out: they outlive every job
+    by design, and their jobs are tracked as jobs.
+    """
+
+    def __init__(self) -> None:
+        self.recording: list[tuple[threading.Thread, str]] | None = None
+        self._original_start: Any = None
+
+    def install(self) -> None:
+        original = threading.Thread.start
+        watch = self
+
+        def start(thread: threading.Thread) -> None:
+            original(thread)
+            if watch.recording is not None:
+                frame = sys._getframe(1)
+                module = frame.f_globals.get("__name__", "")
+                if not module.startswith(_POOL_MODULES):
+                    site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+                    watch.recording.append((thread, site))
+
+        self._original_start = original
+        threading.Thread.start = start  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original_start is not None:
+            threading.Thread.start = self._original_start  # type: ignore[method-assign]
+            self._original_start = None
+
+
+@dataclass
+class Snapshot:
+    """What was already running when the test started, so the drain sees only the test's."""
+
+    tasks: set[asyncio.Task[Any]]
+    jobs_from: int
+    threads: list[tuple[threading.Thread, str]] = field(default_factory=list)
+
+
+def snapshot(loop: ArunnerEventLoop, threads: list[tuple[threading.Thread, str]]) -> Snapshot:
+    return Snapshot(asyncio.all_tasks(loop), len(loop.jobs), threads)
+
+
+def _thread_name(thread: threading.Thread) -> str:
+    target = inventory.thread_target(thread)
+    name = getattr(target, "__qualname__", None) or "run"
+    return f"{thread.name!r} ({name})"
+
+
+class Drain:
+    """Waits for what the test started, then cancels and describes what is left."""
+
+    def __init__(self, loop: ArunnerEventLoop, before: Snapshot, grace: float) -> None:
+        self.loop = loop
+        self.before = before
+        self.grace = grace
+
+    def _tasks(self) -> set[asyncio.Task[Any]]:
+        current = asyncio.current_task()
+        return {
+            task
+            for task in asyncio.all_tasks(self.loop)
+            if task is not current and task not in self.before.tasks
+        }
+
+    def _jobs(self) -> list[TrackedJob]:
+        return [job for job in self.loop.jobs[self.before.jobs_from :] if not job.future.done()]
+
+    def _threads(self) -> list[tuple[threading.Thread, str]]:
+        return [(t, site) for t, site in self.before.threads if t.is_alive()]
+
+    async def run(self) -> tuple[list[Started], list[Started]]:
+        """Return (cancelled, stuck): leftovers that were cancelled, and what could not be."""
+        deadline = self.loop.time() + self.grace
+        while True:
+            tasks, jobs, threads = self._tasks(), self._jobs(), self._threads()
+            remaining = deadline - self.loop.time()
+            if not (tasks or jobs or threads) or remaining <= 0:
+                break
+            waitables = tasks | {job.future for job in jobs}
+            step = min(remaining, 0.01) if threads or not waitables else remaining
+            if waitables:
+                await asyncio.wait(waitables, timeout=step, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await asyncio.sleep(step)
+        cancelled = await self._cancel(tasks)
+        stuck = [self._describe_task(t) for t in self._tasks()]
+        stuck += [Started("executor job", job.name, job.site) for job in self._jobs()]
+        stuck += [Started("thread", _thread_name(t), site) for t, site in self._threads()]
+        return [self._describe_task(t) for t in cancelled], stuck
+
+    async def _cancel(self, tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+        targets = [t for t in tasks if not t.done() and not inventory.is_shielded(t)]
+        for task in targets:
+            task.cancel()
+        if targets:
+            await asyncio.wait(targets, timeout=CANCEL_WAIT)
+        return [t for t in targets if t.done()]
+
+    def _describe_task(self, task: asyncio.Task[Any]) -> Started:
+        coro = task.get_coro()
+        name = getattr(coro, "__qualname__", None) or task.get_name()
+        return Started("task", name, self.loop.task_sites.get(task, "<unknown>"))
+
+
+def report(test_id: str, cancelled: list[Started], stuck: list[Started], grace: float) -> None:
+    """Warn about cancelled leftovers; raise for what could not be stopped."""
+    if cancelled:
+        lines = "\n".join(f"  - {item}" for item in cancelled)
+        warnings.warn(
+            LeftoverTaskWarning(
+                f"{test_id} returned while these were still running; arunner waited "
+                f"{grace:g}s, then cancelled them:\n{lines}"
+            ),
+            stacklevel=1,
+        )
+    if stuck:
+        lines = "\n".join(f"  - {item}" for item in stuck)
+        raise LeftoverError(
+            f"{test_id} left work running that arunner could not stop within the "
+            f"{grace:g}s grace period. Its writes after the rollback are refused; await it "
+            f"in the test or give it more time (--task-grace):\n{lines}"
+        )

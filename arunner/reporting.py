@@ -1,0 +1,34 @@
+"""The closing line every run ends with: ``N passed, N failed, N skipped``.
+
+unittest's own ``Ran N tests`` and ``OK`` / ``FAILED (...)`` lines stay above it for the tools
+that parse them; CI tooling reads this one line, which must stand alone as the last line.
+"""
+
+from __future__ import annotations
+
+import unittest
+from typing import TextIO
+
+
+def counts(result: unittest.TestResult) -> tuple[int, int, int]:
+    """(passed, failed, skipped); failed counts failures, errors and unexpected successes."""
+    failed_entries = [test for test, _ in (*result.failures, *result.errors)]
+    failed = len(failed_entries) + len(result.unexpectedSuccesses)
+    failed_tests = {
+        id(getattr(test, "test_case", test))
+        for test in (*failed_entries, *result.unexpectedSuccesses)
+        if isinstance(test, unittest.TestCase)
+    }
+    skipped = len(result.skipped)
+    passed = max(0, result.testsRun - len(failed_tests) - skipped)
+    return passed, failed, skipped
+
+
+def closing_line(result: unittest.TestResult) -> str:
+    passed, failed, skipped = counts(result)
+    return f"{passed} passed, {failed} failed, {skipped} skipped"
+
+
+def write_closing_line(result: unittest.TestResult, stream: TextIO) -> None:
+    stream.write("\n" + closing_line(result) + "\n")
+    stream.flush()

@@ -1,0 +1,102 @@
+"""One coroutine test, run as one task inside one ``ThreadSensitiveContext``.
+
+Each phase (setUp, the test, tearDown, cleanups, the drain) is sent to the same session task,
+so contextvars set by one phase are seen by the next, tasks the test spawns inherit the
+context, and the context's executor E (the test's thread) is entered exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+
+from . import pending
+from .loop import Bridge, HomeThreadExecutor
+
+__unittest = True
+
+
+async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Await a coroutine function; run a sync one on the test's thread, awaiting what it returns.
+
+    Sync hooks go through E rather than being called directly so that they see the contextvars
+    of the session, as ``IsolatedAsyncioTestCase`` promises for its sync ``setUp``.
+    """
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args, **kwargs)
+    result = await sync_to_async(fn)(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class TestSession:
+    """The loop-side half of one test: a task that runs the phases it is sent, in order."""
+
+    def __init__(
+        self, bridge: Bridge, test_id: str, grace: float, threads: pending.ThreadWatch
+    ) -> None:
+        self.bridge = bridge
+        self.test_id = test_id
+        self.grace = grace
+        self._threads = threads
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._served: concurrent.futures.Future[Any] | None = None
+        self._snapshot: pending.Snapshot | None = None
+        self.finished = False
+
+    def start(self) -> None:
+        self._threads.recording = []
+        if isinstance(self.bridge.executor, HomeThreadExecutor):
+            self.bridge.executor.open = True
+        self._served = asyncio.run_coroutine_threadsafe(self._serve(), self.bridge.loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run one phase in the session task and return its result (main thread)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.bridge.loop.call_soon_threadsafe(self._inbox.put_nowait, (coro, future))
+        return self.bridge.wait(future)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.run(call_maybe_async(fn, *args, **kwargs))
+
+    def finish(self) -> None:
+        """Drain what the test left running, then leave the context (the test's last cleanup)."""
+        try:
+            cancelled, stuck = self.run(self._drain())
+        finally:
+            self.finished = True
+            self.bridge.loop.call_soon_threadsafe(self._inbox.put_nowait, None)
+            assert self._served is not None
+            self.bridge.wait(self._served)
+            self._threads.recording = None
+            executor = self.bridge.executor
+            if isinstance(executor, HomeThreadExecutor):
+                executor.open = False
+                executor.reject_queued()
+        pending.report(self.test_id, cancelled, stuck, self.grace)
+
+    async def _serve(self) -> None:
+        loop = self.bridge.loop
+        self._snapshot = pending.snapshot(loop, self._threads.recording or [])
+        self._snapshot.tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        async with ThreadSensitiveContext(executor=self.bridge.executor):
+            while (item := await self._inbox.get()) is not None:
+                coro, future = item
+                try:
+                    result = await coro
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                        raise
+                else:
+                    future.set_result(result)
+
+    async def _drain(self) -> tuple[list[pending.Started], list[pending.Started]]:
+        assert self._snapshot is not None
+        return await pending.Drain(self.bridge.loop, self._snapshot, self.grace).run()

@@ -1,0 +1,158 @@
+"""The test suite arunner runs: per-test preparation, loops per scope, guards per run.
+
+``DiscoverRunner`` builds subsuites for ``--parallel`` workers with ``type(suite)``, so this
+class's ``run`` also runs inside each worker; everything that owns a thread or a loop is made
+there, lazily, never in the parent before the workers fork.
+"""
+
+from __future__ import annotations
+
+import inspect
+import unittest
+from collections.abc import Coroutine
+from typing import Any, ClassVar
+
+from asgiref.sync import ThreadSensitiveContext
+from django.db import connections
+from django.test import TestCase
+from django.test.utils import iter_test_cases
+
+from . import inventory, isolation, testcase
+from .escapes import ThreadGuard
+from .loop import Bridge, Bridges
+from .options import RunConfig, resolve
+from .pending import ThreadWatch
+from .session import TestSession
+
+__unittest = True
+
+
+async def _in_context(coro: Coroutine[Any, Any, Any], bridge: Bridge) -> Any:
+    async with ThreadSensitiveContext(executor=bridge.executor):
+        return await coro
+
+
+def _run_class_hook(func: Any, cls: type) -> Any:
+    context = RunContext.active
+    if context is None:
+        raise RuntimeError(
+            f"{cls.__qualname__}.{func.__name__} is a coroutine; it runs only under arunner"
+        )
+    bridge = context.class_bridge()
+    return bridge.run(_in_context(func(cls), bridge))
+
+
+def _make_class_hook_sync(cls: type, name: str) -> None:
+    """Let Django's sync ``setUpClass`` await an ``async def setUpTestData`` classmethod.
+
+    It then runs inside the class atomic, on the class's loop, like any async hook.
+    """
+    bound = getattr(cls, name)
+    if not inspect.iscoroutinefunction(bound):
+        return
+    func = bound.__func__
+
+    def hook(klass: type) -> Any:
+        return _run_class_hook(func, klass)
+
+    hook.__name__ = name
+    setattr(cls, name, classmethod(hook))
+
+
+class RunContext:
+    """Everything one run of a suite owns: loops, the executor, the guards."""
+
+    active: ClassVar[RunContext | None] = None
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.bridges = Bridges(config.executor)
+        self.threads = ThreadWatch()
+        self.guard = ThreadGuard()
+        self.protection = isolation.ConnectionProtection(config.test_aliases)
+        self._class: type | None = None
+        self._class_bridge: Bridge | None = None
+        self._test_bridge: Bridge | None = None
+
+    def __enter__(self) -> RunContext:
+        self.protection.install()
+        self.guard.install()
+        self.threads.install()
+        RunContext.active = self
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        RunContext.active = None
+        try:
+            self._close_test_bridge()
+            self._close_class_bridge()
+            self.bridges.shutdown()
+        finally:
+            self.threads.uninstall()
+            self.guard.uninstall()
+            self.protection.uninstall()
+
+    def before_test(self, test: unittest.TestCase) -> None:
+        """Prepare one test; runs before its class set-up, right before the test itself."""
+        self._close_test_bridge()
+        cls = type(test)
+        if cls is not self._class:
+            if self.config.loop_scope != "run":
+                self._close_class_bridge()
+            self._class = cls
+            if issubclass(cls, TestCase):
+                _make_class_hook_sync(cls, "setUpTestData")
+        scope = self.guard.begin(test.id(), open=not testcase.holds_atomic(test))
+        test.addCleanup(self.guard.end, scope)
+        if testcase.is_coroutine_test(test):
+            atomics = None
+            if testcase.needs_own_rollback(test):
+                aliases = testcase.test_databases(test) & self.config.test_aliases
+                atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
+            testcase.PhaseHooks(test, lambda: self._open_session(test), atomics).install()
+
+    def class_bridge(self) -> Bridge:
+        if self._class_bridge is None:
+            self._class_bridge = self.bridges.new()
+        return self._class_bridge
+
+    def _open_session(self, test: unittest.TestCase) -> TestSession:
+        if testcase.is_isolated_asyncio(test) or self.config.loop_scope == "test":
+            self._test_bridge = self.bridges.new()
+            bridge = self._test_bridge
+        else:
+            bridge = self.class_bridge()
+        return TestSession(bridge, test.id(), self.config.task_grace, self.threads)
+
+    def _close_test_bridge(self) -> None:
+        if self._test_bridge is not None:
+            bridge, self._test_bridge = self._test_bridge, None
+            bridge.close()
+
+    def _close_class_bridge(self) -> None:
+        if self._class_bridge is not None:
+            bridge, self._class_bridge = self._class_bridge, None
+            bridge.close()
+
+
+class AsyncTestSuite(unittest.TestSuite):
+    """A ``TestSuite`` whose tests run under a ``RunContext``."""
+
+    arunner_config: RunConfig | None = None
+
+    def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:
+        if RunContext.active is not None:
+            return super().run(result, debug)
+        if any(isinstance(test, unittest.TestSuite) for test in self._tests):
+            self._tests = list(iter_test_cases(self))
+        config = self.arunner_config or RunConfig(
+            **resolve({}), test_aliases=frozenset(connections)
+        )
+        with RunContext(config):
+            return super().run(result, debug)
+
+    def _handleClassSetUp(self, test: Any, result: unittest.TestResult) -> None:
+        context = RunContext.active
+        if context is not None:
+            context.before_test(test)
+        inventory.handle_class_setup(self, test, result)

@@ -1,0 +1,157 @@
+"""Which tests are coroutine tests, and the phase hooks arunner installs on them.
+
+unittest runs a test as setUp, test method, tearDown, cleanups; Django wraps coroutine test
+methods in ``async_to_sync`` (a new thread and loop per test) and never awaits an ``async def
+setUp``. arunner replaces the phase hooks on the test instance so that every phase goes to the
+test's session, in this order: ``setUp``, ``asyncSetUp``, the test, ``asyncTearDown``,
+``tearDown``, cleanups (sync or async), then the drain, all before the rollback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import unittest
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from django.test import SimpleTestCase, TestCase, TransactionTestCase
+
+from . import inventory
+from .session import TestSession
+
+__unittest = True
+
+_HOOKS = ("setUp", "asyncSetUp", "asyncTearDown", "tearDown")
+
+_NO_OPS = {
+    unittest.TestCase.setUp,
+    unittest.TestCase.tearDown,
+    unittest.IsolatedAsyncioTestCase.asyncSetUp,
+    unittest.IsolatedAsyncioTestCase.asyncTearDown,
+}
+
+
+def is_isolated_asyncio(test: unittest.TestCase) -> bool:
+    return isinstance(test, unittest.IsolatedAsyncioTestCase)
+
+
+def is_coroutine_test(test: unittest.TestCase) -> bool:
+    """True when any phase of the test is a coroutine, so it needs the runner's loop."""
+    if is_isolated_asyncio(test):
+        return True
+    method = getattr(test, test._testMethodName, None)
+    if inspect.iscoroutinefunction(method):
+        return True
+    return any(inspect.iscoroutinefunction(getattr(test, name, None)) for name in _HOOKS)
+
+
+def needs_own_rollback(test: unittest.TestCase) -> bool:
+    """Coroutine tests outside Django's classes get the rollback a ``TestCase`` would give."""
+    return not isinstance(test, SimpleTestCase)
+
+
+def holds_atomic(test: unittest.TestCase) -> bool:
+    """True for tests whose writes are rolled back, so nothing may commit beside them."""
+    if isinstance(test, TestCase):
+        return True
+    if isinstance(test, TransactionTestCase):
+        return False
+    return isinstance(test, SimpleTestCase) or needs_own_rollback(test)
+
+
+def test_databases(test: unittest.TestCase) -> set[str]:
+    """The aliases a unittest coroutine test may use: its ``databases``, default ``default``."""
+    from django.db import connections
+
+    databases = getattr(test, "databases", None)
+    if databases == "__all__":
+        return set(connections)
+    if databases is None:
+        return {"default"}
+    return set(databases)
+
+
+def _defined(test: unittest.TestCase, name: str) -> Callable[..., Any] | None:
+    """The hook as bound on the test, or None when it is absent or a known no-op."""
+    func = getattr(type(test), name, None)
+    if func is None or func in _NO_OPS:
+        return None
+    return getattr(test, name)
+
+
+class PhaseHooks:
+    """Sends a test's phases to its session; installed as instance attributes.
+
+    ``open_session`` is called at setUp time, so the session (and its loop) exists only while
+    the test runs; ``rollback`` (for unittest classes) runs after the drain.
+    """
+
+    def __init__(
+        self,
+        test: unittest.TestCase,
+        open_session: Callable[[], TestSession],
+        enter_atomics: Callable[[], Callable[[], None]] | None,
+    ) -> None:
+        self.test = test
+        self.method = getattr(test, test._testMethodName)
+        self.open_session = open_session
+        self.enter_atomics = enter_atomics
+        self.session: TestSession | None = None
+        self.rollback: Callable[[], None] | None = None
+
+    def install(self) -> None:
+        test = self.test
+        for name in inventory.UNITTEST_PHASES:
+            setattr(test, name, getattr(self, name.lstrip("_")))
+        if is_isolated_asyncio(test):
+            for name in inventory.ISOLATED_ASYNCIO_SETUP:
+                setattr(test, name, _no_op)
+        if not hasattr(test, "addAsyncCleanup"):
+            test.addAsyncCleanup = test.addCleanup  # type: ignore[attr-defined]
+
+    def callSetUp(self) -> None:
+        self.test.addCleanup(self.finish)
+        if self.enter_atomics is not None:
+            self.rollback = self.enter_atomics()
+        self.session = self.open_session()
+        self.session.start()
+        for name in ("setUp", "asyncSetUp"):
+            hook = _defined(self.test, name)
+            if hook is not None:
+                self.session.call(hook)
+
+    def callTestMethod(self, method: Callable[..., Any]) -> None:
+        assert self.session is not None
+        if self.session.call(self.method) is not None:
+            warnings.warn(
+                f"It is deprecated to return a value that is not None from a test case "
+                f"({self.method})",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+
+    def callTearDown(self) -> None:
+        assert self.session is not None
+        for name in ("asyncTearDown", "tearDown"):
+            hook = _defined(self.test, name)
+            if hook is not None:
+                self.session.call(hook)
+
+    def callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        if function == self.finish or self.session is None or self.session.finished:
+            function(*args, **kwargs)
+        else:
+            self.session.call(function, *args, **kwargs)
+
+    def finish(self) -> None:
+        try:
+            if self.session is not None:
+                self.session.finish()
+        finally:
+            if self.rollback is not None:
+                self.rollback()
+
+
+def _no_op() -> None:
+    """Stands in for ``IsolatedAsyncioTestCase``'s own loop set-up: the runner owns the loop."""
