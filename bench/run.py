@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -118,21 +119,40 @@ def command(python: str, variant: Variant, extra: list[str]) -> list[str]:
     ]
 
 
-def run_once(cmd: list[str], project: Path, expected: int) -> Sample:
-    start = perf_counter()
-    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
-    wall = perf_counter() - start
-    output = proc.stdout + proc.stderr
-    found = RAN_RE.findall(output)
+def run_once(cmd: list[str], project: Path, expected: int, timeout: float) -> Sample:
+    """One timed run; raises BenchError unless it passed with exactly ``expected`` tests.
+
+    A run that hangs gets SIGABRT, which faulthandler (enabled through the
+    environment) turns into a stack dump of every thread: a hang is a runner bug
+    to report, and the stacks are what the report needs.
+    """
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     problem = None
-    if proc.returncode != 0:
+    start = perf_counter()
+    with subprocess.Popen(
+        cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            problem = f"no result after {timeout:.0f}s; sent SIGABRT for a stack dump"
+            proc.send_signal(signal.SIGABRT)
+            try:
+                stdout, stderr = proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+    wall = perf_counter() - start
+    output = stdout + stderr
+    found = RAN_RE.findall(output)
+    if problem is None and proc.returncode != 0:
         problem = f"exit code {proc.returncode}"
-    elif len(found) != 1:
+    if problem is None and len(found) != 1:
         problem = f"expected one 'Ran N tests in X.XXXs' line, found {len(found)}"
-    elif int(found[0][0]) != expected:
+    if problem is None and int(found[0][0]) != expected:
         problem = f"ran {found[0][0]} tests, expected {expected}"
     if problem:
-        tail = "\n".join(output.splitlines()[-40:])
+        tail = "\n".join(output.splitlines()[-80:])
         raise BenchError(
             f"{shlex.join(cmd)}\n  in {project}: {problem}\n--- output tail ---\n{tail}"
         )
@@ -298,6 +318,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "-n", "--tests", type=int, default=DEFAULT_TESTS, help="tests per suite (default 1000)"
     )
     parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS)
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds before a run counts as hung (600)"
+    )
     parser.add_argument("--out", type=Path, help="also write a markdown report here")
     parser.add_argument(
         "--project-dir",
@@ -330,7 +353,7 @@ def bench(args: argparse.Namespace, extra: list[str], project: Path) -> Results:
         timed = rnd >= args.warmup
         label = f"round {rnd - args.warmup + 1}/{args.repeat}" if timed else "warm-up"
         for name in args.variants:
-            sample = run_once(commands[name], project, args.tests)
+            sample = run_once(commands[name], project, args.tests, args.timeout)
             print(
                 f"{label:<12} {name:<22} suite {sample.suite:8.3f}s  wall {sample.wall:7.2f}s",
                 flush=True,
