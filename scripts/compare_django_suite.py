@@ -28,11 +28,13 @@ Only the standard library is used so that the script runs in any venv that has D
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -143,6 +145,9 @@ class RunResult:
     found: int | None = None
     summary_counts: dict[str, int] = field(default_factory=dict)
     tail: str = ""
+    # The test whose progress line has no status yet when the output ends: in a run that
+    # did not finish, the test it crashed or hung in.
+    in_progress: str | None = None
 
     def ids(self, category: str) -> set[str]:
         return {test_id for test_id, cat in self.statuses.items() if cat == category}
@@ -317,7 +322,8 @@ def parse_output(text: str, result: RunResult) -> None:
             record(pending, *status)
             pending = None
 
-    result.tail = "\n".join(lines[-25:])
+    result.in_progress = pending
+    result.tail = "\n".join(lines[-60:])
 
 
 def parser_warnings(result: RunResult) -> list[str]:
@@ -494,6 +500,21 @@ def check_runner_importable(runner: str, tests_dir: Path, env: dict[str, str]) -
 # --------------------------------------------------------------------------- running
 
 
+def stop_hung_run(process: subprocess.Popen[bytes]) -> None:
+    """End a run that exceeded its timeout, leaving its stack in the stderr log.
+
+    DiscoverRunner enables faulthandler, so SIGABRT makes the hung process print every
+    thread's stack before dying: that stack is what one needs to fix a hang.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGABRT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def run_suite(
     label: str,
     runner: str,
@@ -525,19 +546,22 @@ def run_suite(
     # stdout and stderr go to separate files: unittest's progress lines are on stderr,
     # and merging a block-buffered stdout into them would split progress lines.
     with stdout_path.open("w") as out, stderr_path.open("w") as err:
+        # A new session makes the run and its --parallel workers one process group that
+        # can be ended together on timeout without touching anything else.
+        process = subprocess.Popen(
+            command,
+            cwd=tests_dir,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            returncode = subprocess.run(
-                command,
-                cwd=tests_dir,
-                env=env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            ).returncode
+            returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             returncode = None
+            stop_hung_run(process)
     seconds = time.monotonic() - started
     result = RunResult(label, runner, settings, returncode, seconds, [stdout_path, stderr_path])
     parse_output(stderr_path.read_text(errors="replace"), result)
@@ -577,8 +601,21 @@ def compare(a: RunResult, b: RunResult) -> tuple[list[str], list[str]]:
             allowed.append(f"{text}\n    allowed: {reason}")
             allowed_outcome_categories.add(category)
 
+    finished = a.ran is not None and b.ran is not None
+    ran_a, ran_b = set(a.statuses), set(b.statuses)
+    for result in (a, b):
+        if result.ran is None:
+            how = "timed out" if result.returncode is None else f"exit {result.returncode}"
+            blocking.append(
+                f"{result.label} did not finish ({how}) in test {result.in_progress}; "
+                "its stderr tail is printed below"
+            )
     for category in CATEGORIES:
         ids_a, ids_b = a.ids(category), b.ids(category)
+        if not finished:
+            # Only tests with a result in both runs can be compared; the rest is summed
+            # up below rather than listed one by one.
+            ids_a, ids_b = ids_a & ran_b, ids_b & ran_a
         for side, only in (("A", ids_a - ids_b), ("B", ids_b - ids_a)):
             for test_id in sorted(only):
                 lines = [
@@ -595,8 +632,10 @@ def compare(a: RunResult, b: RunResult) -> tuple[list[str], list[str]]:
 
     # A test may vanish without failing (e.g. a broken setUpClass that the runner
     # swallows); the per-category sets would not notice, so compare the ran sets too.
-    ran_a, ran_b = set(a.statuses), set(b.statuses)
     for side, only in (("A", ran_a - ran_b), ("B", ran_b - ran_a)):
+        if not finished and only:
+            blocking.append(f"{len(only)} tests have a result line only in {side}")
+            continue
         for test_id in sorted(only):
             if any(test_id in r.ids(c) for r in (a, b) for c in CATEGORIES):
                 continue  # Already reported in its category above.
@@ -696,7 +735,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where run logs go (default: CACHE_DIR/logs/django-X-pyXY)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=3600, help="seconds allowed per run (default: 3600)"
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds allowed per run; a hung run gets its stack dumped first (default: 900)",
     )
     parser.add_argument(
         "--no-install",
