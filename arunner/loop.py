@@ -99,8 +99,15 @@ class ArunnerEventLoop(asyncio.SelectorEventLoop):
         self.task_sites.pop(task, None)
 
     def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> Any:
+        if isinstance(executor, InlineExecutor):
+            # The call completes before this returns, so skip the concurrent Future and the
+            # thread-safe wake-up a normal executor needs: awaiting the result costs no loop
+            # iteration at all.
+            future = self.create_future()
+            executor.run_into(future, func, *args)
+            return future
         future = super().run_in_executor(executor, func, *args)
-        if executor is None or not isinstance(executor, (InlineExecutor, HomeThreadExecutor)):
+        if not isinstance(executor, HomeThreadExecutor):
             self.jobs.append(TrackedJob(future, func, _caller_site()))
         return future
 
@@ -128,25 +135,31 @@ class InlineExecutor(Executor):
         self.owner_ident = owner_ident
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self.run_into(future, functools.partial(fn, *args, **kwargs))
+        return future
+
+    def run_into(self, future: Any, fn: Callable[..., T], *args: Any) -> None:
+        """Run ``fn`` now, with the running loop detached, and settle ``future`` with it."""
         if threading.get_ident() != self.owner_ident:
             raise OutsideTestError(
                 "arunner: a thread-sensitive call reached the inline executor from "
                 f"thread {threading.current_thread().name!r}, not the test's thread"
             )
         loop = inventory.get_running_loop_or_none()
-        future: Future[T] = Future()
         inventory.set_running_loop(None)
         if isinstance(loop, ArunnerEventLoop):
             loop.inline_depth += 1
         try:
-            future.set_result(fn(*args, **kwargs))
+            result = fn(*args)
         except BaseException as exc:
             future.set_exception(exc)
+        else:
+            future.set_result(result)
         finally:
             if isinstance(loop, ArunnerEventLoop):
                 loop.inline_depth -= 1
             inventory.set_running_loop(loop)
-        return future
 
 
 _STOP = object()
@@ -202,20 +215,37 @@ class HomeThreadExecutor(Executor):
 
 
 class Bridge:
-    """One event loop plus the executor E that brings its thread-sensitive calls home."""
+    """One event loop plus the executor E that brings its thread-sensitive calls home.
+
+    The main thread talks to the loop only through these methods, so the rest of arunner
+    does not care which arrangement is in use.
+    """
 
     executor: InlineExecutor | HomeThreadExecutor
     loop: ArunnerEventLoop
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the loop from the main thread and return its result."""
-        return self.wait(asyncio.run_coroutine_threadsafe(coro, self.loop))
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Schedule ``fn(*args)`` on the loop (main thread)."""
+        raise NotImplementedError
 
-    def wait(self, future: concurrent.futures.Future[T]) -> T:
+    def future(self) -> Any:
+        """A future the loop can settle and the main thread can ``wait`` for."""
+        raise NotImplementedError
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> Any:
+        """Start a coroutine on the loop; return a future for ``wait``."""
+        raise NotImplementedError
+
+    def wait(self, future: Any) -> Any:
+        """Block the main thread until ``future`` is done, serving E; return its result."""
         raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the loop from the main thread and return its result."""
+        return self.wait(self.start(coro))  # type: ignore[no-any-return]
 
     def _new_loop(self) -> ArunnerEventLoop:
         loop = ArunnerEventLoop()
@@ -227,6 +257,11 @@ class Bridge:
         loop = self.loop
         inventory.loop_thread_executors.pop(loop, None)
         try:
+            leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=1))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
@@ -241,9 +276,17 @@ class InlineBridge(Bridge):
         self.loop = self._new_loop()
         self.loop.owner_ident = threading.get_ident()
 
-    def wait(self, future: concurrent.futures.Future[T]) -> T:
-        self.loop.run_until_complete(asyncio.wrap_future(future, loop=self.loop))
-        return future.result()
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon(fn, *args)
+
+    def future(self) -> asyncio.Future[Any]:
+        return self.loop.create_future()
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        return self.loop.create_task(coro)
+
+    def wait(self, future: Any) -> Any:
+        return self.loop.run_until_complete(future)
 
     def close(self) -> None:
         self._finish_loop()
@@ -289,7 +332,16 @@ class HopBridge(Bridge):
         finally:
             self._finish_loop()
 
-    def wait(self, future: concurrent.futures.Future[T]) -> T:
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def future(self) -> concurrent.futures.Future[Any]:
+        return concurrent.futures.Future()
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def wait(self, future: Any) -> Any:
         was_open = self.executor.open
         self.executor.open = True
         try:

@@ -90,7 +90,8 @@ class Snapshot:
 
 
 def snapshot(loop: ArunnerEventLoop, threads: list[tuple[threading.Thread, str]]) -> Snapshot:
-    return Snapshot(asyncio.all_tasks(loop), len(loop.jobs), threads)
+    loop.jobs[:] = [job for job in loop.jobs if not job.future.done()]
+    return Snapshot(set(loop.task_sites), len(loop.jobs), threads)
 
 
 def _thread_name(thread: threading.Thread) -> str:
@@ -111,8 +112,8 @@ class Drain:
         current = asyncio.current_task()
         return {
             task
-            for task in asyncio.all_tasks(self.loop)
-            if task is not current and task not in self.before.tasks
+            for task in self.loop.task_sites
+            if task is not current and task not in self.before.tasks and not task.done()
         }
 
     def _jobs(self) -> list[TrackedJob]:

@@ -8,7 +8,6 @@ context, and the context's executor E (the test's thread) is entered exactly onc
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -35,6 +34,14 @@ async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return result
 
 
+def _settle_cancelled(future: Any, exc: asyncio.CancelledError) -> None:
+    """asyncio futures take cancellation only through ``cancel``; thread futures as an error."""
+    if isinstance(future, asyncio.Future):
+        future.cancel()
+    else:
+        future.set_exception(exc)
+
+
 class TestSession:
     """The loop-side half of one test: a task that runs the phases it is sent, in order."""
 
@@ -46,20 +53,21 @@ class TestSession:
         self.grace = grace
         self._threads = threads
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self._served: concurrent.futures.Future[Any] | None = None
+        self._served: Any = None
         self._snapshot: pending.Snapshot | None = None
         self.finished = False
 
     def start(self) -> None:
-        self._threads.recording = []
+        self._started_threads: list[Any] = []
+        self._threads.recording = self._started_threads
         if isinstance(self.bridge.executor, HomeThreadExecutor):
             self.bridge.executor.open = True
-        self._served = asyncio.run_coroutine_threadsafe(self._serve(), self.bridge.loop)
+        self._served = self.bridge.start(self._serve())
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run one phase in the session task and return its result (main thread)."""
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self.bridge.loop.call_soon_threadsafe(self._inbox.put_nowait, (coro, future))
+        future = self.bridge.future()
+        self.bridge.post(self._inbox.put_nowait, (coro, future))
         return self.bridge.wait(future)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -68,12 +76,10 @@ class TestSession:
     def finish(self) -> None:
         """Drain what the test left running, then leave the context (the test's last cleanup)."""
         try:
-            cancelled, stuck = self.run(self._drain())
+            self.bridge.post(self._inbox.put_nowait, None)
+            cancelled, stuck = self.bridge.wait(self._served)
         finally:
             self.finished = True
-            self.bridge.loop.call_soon_threadsafe(self._inbox.put_nowait, None)
-            assert self._served is not None
-            self.bridge.wait(self._served)
             self._threads.recording = None
             executor = self.bridge.executor
             if isinstance(executor, HomeThreadExecutor):
@@ -81,21 +87,24 @@ class TestSession:
                 executor.reject_queued()
         pending.report(self.test_id, cancelled, stuck, self.grace)
 
-    async def _serve(self) -> None:
+    async def _serve(self) -> tuple[list[pending.Started], list[pending.Started]]:
         loop = self.bridge.loop
-        self._snapshot = pending.snapshot(loop, self._threads.recording or [])
+        self._snapshot = pending.snapshot(loop, self._started_threads)
         self._snapshot.tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         async with ThreadSensitiveContext(executor=self.bridge.executor):
             while (item := await self._inbox.get()) is not None:
                 coro, future = item
                 try:
                     result = await coro
+                except asyncio.CancelledError as exc:
+                    _settle_cancelled(future, exc)
                 except BaseException as exc:
                     future.set_exception(exc)
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
                 else:
                     future.set_result(result)
+            return await self._drain()
 
     async def _drain(self) -> tuple[list[pending.Started], list[pending.Started]]:
         assert self._snapshot is not None
