@@ -342,13 +342,15 @@ class HopBridge(Bridge):
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def wait(self, future: Any) -> Any:
-        was_open = self.executor.open
-        self.executor.open = True
+        self.executor.serve(future)
+        return future.result()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        was_open, self.executor.open = self.executor.open, True
         try:
-            self.executor.serve(future)
+            return super().run(coro)
         finally:
             self.executor.open = was_open
-        return future.result()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
