@@ -27,6 +27,41 @@ class EscapedQueryError(DatabaseError):
     """A worker thread ran SQL outside the test's transaction."""
 
 
+_strays: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_orphans: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def disown(threads: list[threading.Thread]) -> None:
+    """Threads an earlier test left running: still refused, but not charged to later tests."""
+    _orphans.update(threads)
+
+
+def refuse_strays(threads: list[threading.Thread]) -> None:
+    """Refuse new connections from test threads that outlive the run, for good.
+
+    After the run the settings point at the real database again, so a late first connection
+    from such a thread would reach it. The check stays installed for the rest of the process.
+    """
+    if not threads:
+        return
+    _strays.update(threads)
+    original = BaseDatabaseWrapper.ensure_connection
+    if getattr(original, "arunner_strays", False):
+        return
+
+    def ensure_connection(self: BaseDatabaseWrapper) -> None:
+        if self.connection is None and threading.current_thread() in _strays:
+            raise EscapedQueryError(
+                f"arunner refused a connection to {self.alias!r} from thread "
+                f"{threading.current_thread().name!r}: a test started it and it outlived the "
+                "test run, when only the real database is left."
+            )
+        original(self)
+
+    ensure_connection.arunner_strays = True  # type: ignore[attr-defined]
+    BaseDatabaseWrapper.ensure_connection = ensure_connection  # type: ignore[method-assign]
+
+
 class Scope:
     """The test currently running, as the guard on worker threads sees it (process-global:
     a ContextVar does not follow ``run_in_executor``)."""
@@ -87,13 +122,19 @@ class ThreadGuard:
         if scope.open:
             return execute(sql, params, many, context)
         message = self._message(scope, context["connection"], sql)
-        scope.escapes.append(message)
+        if threading.current_thread() not in _orphans:
+            scope.escapes.append(message)
         raise EscapedQueryError(message)
 
     def _message(self, scope: Scope, connection: BaseDatabaseWrapper, sql: str) -> str:
         thread = threading.current_thread().name
         statement = sql if len(sql) <= _MAX_SQL else sql[:_MAX_SQL] + "..."
-        who = f"test {scope.test_id}" if scope.test_id else "no running test (between tests)"
+        if threading.current_thread() in _orphans:
+            who = "a later test (an earlier test left this thread running)"
+        elif scope.test_id:
+            who = f"test {scope.test_id}"
+        else:
+            who = "no running test (between tests)"
         return (
             f"arunner refused SQL from thread {thread!r} on database {connection.alias!r} "
             f"during {who}: {statement}\n"

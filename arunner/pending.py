@@ -12,6 +12,7 @@ import asyncio
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ class LeftoverTaskWarning(UserWarning):
     """A test returned while tasks it started were still running; they were cancelled."""
 
 
-class LeftoverError(AssertionError):
+class LeftoverError(RuntimeError):
     """Work a test started was still running after the grace period and could not be stopped."""
 
 
@@ -42,6 +43,7 @@ class Started:
     kind: str
     name: str
     site: str
+    thread: threading.Thread | None = None
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} (created at {self.site})"
@@ -56,6 +58,7 @@ class ThreadWatch:
 
     def __init__(self) -> None:
         self.recording: list[tuple[threading.Thread, str]] | None = None
+        self.started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
         self._original_start: Any = None
 
     def install(self) -> None:
@@ -64,15 +67,20 @@ class ThreadWatch:
 
         def start(thread: threading.Thread) -> None:
             original(thread)
-            if watch.recording is not None:
-                frame = sys._getframe(1)
-                module = frame.f_globals.get("__name__", "")
-                if not module.startswith(_POOL_MODULES):
+            frame = sys._getframe(1)
+            module = frame.f_globals.get("__name__", "")
+            if not module.startswith(_POOL_MODULES):
+                watch.started.add(thread)
+                if watch.recording is not None:
                     site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
                     watch.recording.append((thread, site))
 
         self._original_start = original
         threading.Thread.start = start  # type: ignore[method-assign]
+
+    def alive(self) -> list[threading.Thread]:
+        """Threads tests started that are still running."""
+        return [thread for thread in self.started if thread.is_alive()]
 
     def uninstall(self) -> None:
         if self._original_start is not None:
@@ -136,11 +144,15 @@ class Drain:
                 await asyncio.wait(waitables, timeout=step, return_when=asyncio.FIRST_COMPLETED)
             else:
                 await asyncio.sleep(step)
+        described = {task: self._describe_task(task) for task in tasks}
         cancelled = await self._cancel(tasks)
-        stuck = [self._describe_task(t) for t in self._tasks()]
-        stuck += [Started("executor job", job.name, job.site) for job in self._jobs()]
-        stuck += [Started("thread", _thread_name(t), site) for t, site in self._threads()]
-        return [self._describe_task(t) for t in cancelled], stuck
+        stuck_tasks, stuck_jobs = self._tasks(), self._jobs()
+        for future in [*stuck_tasks, *(job.future for job in stuck_jobs)]:
+            future.add_done_callback(_consume_outcome)
+        stuck = [described.get(t) or self._describe_task(t) for t in stuck_tasks]
+        stuck += [Started("executor job", job.name, job.site) for job in stuck_jobs]
+        stuck += [Started("thread", _thread_name(t), site, t) for t, site in self._threads()]
+        return [described[t] for t in cancelled], stuck
 
     async def _cancel(self, tasks: Iterable[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
         targets = [t for t in tasks if not t.done() and not inventory.is_shielded(t)]
@@ -154,6 +166,13 @@ class Drain:
         coro = task.get_coro()
         name = getattr(coro, "__qualname__", None) or task.get_name()
         return Started("task", name, self.loop.task_sites.get(task, "<unknown>"))
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    """Mark the late outcome of stuck work as seen: its test already failed for it, and
+    its late writes are refused, so asyncio's "never retrieved" log would only be noise."""
+    if not future.cancelled():
+        future.exception()
 
 
 def report(test_id: str, cancelled: list[Started], stuck: list[Started], grace: float) -> None:

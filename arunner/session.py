@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 
-from . import pending
+from . import escapes, pending
 from .loop import Bridge, HomeThreadExecutor
 
 __unittest = True
@@ -85,6 +85,7 @@ class TestSession:
             if isinstance(executor, HomeThreadExecutor):
                 executor.open = False
                 executor.reject_queued()
+        escapes.disown([item.thread for item in stuck if item.thread is not None])
         pending.report(self.test_id, cancelled, stuck, self.grace)
 
     async def _serve(self) -> tuple[list[pending.Started], list[pending.Started]]:

@@ -17,7 +17,7 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import inventory, isolation, testcase
+from . import escapes, inventory, isolation, testcase
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
 from .options import RunConfig, resolve
@@ -88,6 +88,7 @@ class RunContext:
             self._close_class_bridge()
             self.bridges.shutdown()
         finally:
+            escapes.refuse_strays(self.threads.alive())
             self.threads.uninstall()
             self.guard.uninstall()
             self.protection.uninstall()
