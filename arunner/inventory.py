@@ -9,7 +9,6 @@ one place instead of deep inside a test run.
 from __future__ import annotations
 
 import asyncio.events
-import sys
 import unittest
 from collections.abc import Callable
 from typing import Any
@@ -37,11 +36,8 @@ loop_thread_executors: dict[Any, Any] = AsyncToSync.loop_thread_executors
 UNITTEST_PHASES = ("_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup")
 
 #: ``IsolatedAsyncioTestCase`` builds its own loop in these; arunner replaces them with no-ops
-#: because its loop is the runner's. Python 3.10 names them after the loop, 3.11+ the runner.
-if sys.version_info >= (3, 11):
-    ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioRunner", "_tearDownAsyncioRunner")
-else:
-    ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioLoop", "_tearDownAsyncioLoop")
+#: because its loop is the runner's.
+ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioRunner", "_tearDownAsyncioRunner")
 
 
 def handle_class_setup(suite: unittest.TestSuite, test: Any, result: Any) -> None:
