@@ -16,7 +16,6 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.signals import connection_created
 from django.db.utils import DatabaseError
 
 from . import inventory
@@ -97,10 +96,14 @@ class ConnectionProtection:
             connection = connections[alias]
             connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]
             self._closers.append(connection)
-        connection_created.connect(self._refuse_non_test, dispatch_uid="arunner-non-test-db")
+        BaseDatabaseWrapper.ensure_connection = self._refuse_non_test(  # type: ignore[method-assign]
+            BaseDatabaseWrapper.ensure_connection
+        )
 
     def uninstall(self) -> None:
-        connection_created.disconnect(dispatch_uid="arunner-non-test-db")
+        original = getattr(BaseDatabaseWrapper.ensure_connection, "arunner_original", None)
+        if original is not None:
+            BaseDatabaseWrapper.ensure_connection = original  # type: ignore[method-assign]
         for connection in self._closers:
             if hasattr(connection.close, "arunner_original"):
                 del connection.close
@@ -116,16 +119,25 @@ class ConnectionProtection:
         mirror = connections.settings[alias].get("TEST", {}).get("MIRROR")
         return mirror is not None and mirror in self.test_aliases
 
-    def _refuse_non_test(self, sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-        if self._allowed(connection.alias):
-            return
+    def _refuse_non_test(
+        self, original: Callable[[BaseDatabaseWrapper], None]
+    ) -> Callable[[BaseDatabaseWrapper], None]:
+        """Check before connecting: SQLite creates the real database file on connect."""
+        protection = self
+
+        def ensure_connection(connection: BaseDatabaseWrapper) -> None:
+            if connection.connection is None and not protection._allowed(connection.alias):
+                raise NoTestDatabaseError(protection._refusal(connection))
+            original(connection)
+
+        ensure_connection.arunner_original = original  # type: ignore[attr-defined]
+        return ensure_connection
+
+    def _refusal(self, connection: BaseDatabaseWrapper) -> str:
         name = connection.settings_dict.get("NAME")
-        connection.close()
-        where = (
-            "" if threading.current_thread() is threading.main_thread()
-            else f" (from thread {threading.current_thread().name!r})"
-        )
-        raise NoTestDatabaseError(
+        thread = threading.current_thread()
+        where = "" if thread is threading.main_thread() else f" (from thread {thread.name!r})"
+        return (
             f"arunner refused a connection to database alias {connection.alias!r}{where}: this "
             f"run set up no test database for it, so it would reach the real database "
             f"{name!r}. Add {connection.alias!r} to the test class's `databases` attribute "

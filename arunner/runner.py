@@ -6,6 +6,7 @@ options (``arunner.options``) and a closing ``N passed, N failed, N skipped`` li
 
 from __future__ import annotations
 
+import atexit
 import sys
 import unittest
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
-from django.test.utils import iter_test_cases
+from django.test.utils import TimeKeeper, iter_test_cases
 
 from . import options, reporting, testcase
 from .suite import AsyncTestSuite
@@ -89,5 +90,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
     def run_tests(self, test_labels: Any, **kwargs: Any) -> int:
         failures = super().run_tests(test_labels, **kwargs)
         if self._result is not None:
-            reporting.write_closing_line(self._result, sys.stderr)
+            self._close_run(self._result)
         return failures
+
+    def _close_run(self, result: unittest.TestResult) -> None:
+        """Write the closing line last: with ``--timing``, ``manage.py test`` prints its
+        "Total run took" line after ``run_tests`` returns, so the line waits for exit."""
+        sys.stdout.flush()
+        if isinstance(self.time_keeper, TimeKeeper):
+            atexit.register(reporting.write_closing_line, result, sys.stderr)
+        else:
+            reporting.write_closing_line(result, sys.stderr)

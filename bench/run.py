@@ -241,7 +241,7 @@ def table(results: Results, n: int) -> str:
 def markdown(
     results: Results, env: dict[str, str], argv: list[str], n: int, commands: dict[str, str]
 ) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"# Benchmark run {now}",
         "",

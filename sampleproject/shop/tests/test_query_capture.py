@@ -4,10 +4,10 @@ Django's own helpers look the connection up on the wrong thread in an async test
 nothing (or raise SynchronousOnlyOperation); arunner.testing provides async context managers.
 """
 
-from arunner.testing import assert_num_queries, capture_on_commit_callbacks
 from asgiref.sync import sync_to_async
 from django.test import TestCase
 
+from arunner.testing import assert_num_queries, capture_on_commit_callbacks
 from shop.models import Item
 from shop.services import add_item
 
