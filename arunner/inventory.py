@@ -75,3 +75,8 @@ def is_shielded(task: Any) -> bool:
     return any(
         getattr(entry[0], "__qualname__", "").startswith("shield.") for entry in callbacks
     )
+
+
+def cleanup_count(test: unittest.TestCase) -> int:
+    """How many cleanups a test has registered (``TestCase._cleanups``)."""
+    return len(test._cleanups)  # type: ignore[attr-defined]

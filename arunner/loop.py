@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import queue
 import sys
@@ -23,6 +24,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
+
+from asgiref.sync import ThreadSensitiveContext
 
 from . import inventory
 
@@ -33,6 +36,23 @@ EXECUTORS = ("inline", "hop")
 
 class OutsideTestError(RuntimeError):
     """A thread-sensitive call arrived when no test of this loop could serve it."""
+
+
+#: The test session a task belongs to; set in each session task and inherited by the tasks
+#: it spawns. Executors compare it with the session they serve, so a task that outlives its
+#: test can never run a call inside the next test's transaction.
+OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "arunner_owner", default=None
+)
+
+
+def _check_owner(active: object | None) -> None:
+    owner = OWNER.get()
+    if owner is not None and owner is not active:
+        raise OutsideTestError(
+            f"arunner: a task started by {owner} made a thread-sensitive call after that test "
+            "ended; tasks a test starts must finish before it does"
+        )
 
 
 def _caller_site(skip_modules: tuple[str, ...] = ("asyncio", "concurrent", "arunner")) -> str:
@@ -133,6 +153,7 @@ class InlineExecutor(Executor):
 
     def __init__(self, owner_ident: int) -> None:
         self.owner_ident = owner_ident
+        self.active: object | None = None
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
@@ -146,6 +167,7 @@ class InlineExecutor(Executor):
                 "arunner: a thread-sensitive call reached the inline executor from "
                 f"thread {threading.current_thread().name!r}, not the test's thread"
             )
+        _check_owner(self.active)
         loop = inventory.get_running_loop_or_none()
         inventory.set_running_loop(None)
         if isinstance(loop, ArunnerEventLoop):
@@ -176,6 +198,7 @@ class HomeThreadExecutor(Executor):
         self.owner_ident = owner_ident
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.open = False
+        self.active: object | None = None
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         if not self.open:
@@ -185,6 +208,7 @@ class HomeThreadExecutor(Executor):
             )
         if threading.get_ident() == self.owner_ident:
             raise RuntimeError("arunner: the test's thread cannot wait for itself")
+        _check_owner(self.active)
         future: Future[T] = Future()
         self._queue.put((future, fn, args, kwargs))
         return future
@@ -214,6 +238,21 @@ class HomeThreadExecutor(Executor):
                 item[0].set_exception(OutsideTestError("arunner: the test ended first"))
 
 
+def _complete(context: contextvars.Context, coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine that never suspends (``ThreadSensitiveContext`` enter and exit) to
+    completion inside ``context``, so the context variables it sets stay there."""
+
+    def step() -> None:
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        coro.close()
+        raise RuntimeError("arunner: expected a coroutine that does not suspend")
+
+    context.run(step)
+
+
 class Bridge:
     """One event loop plus the executor E that brings its thread-sensitive calls home.
 
@@ -223,6 +262,7 @@ class Bridge:
 
     executor: InlineExecutor | HomeThreadExecutor
     loop: ArunnerEventLoop
+    context: contextvars.Context
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Schedule ``fn(*args)`` on the loop (main thread)."""
@@ -250,12 +290,23 @@ class Bridge:
     def _new_loop(self) -> ArunnerEventLoop:
         loop = ArunnerEventLoop()
         inventory.loop_thread_executors[loop] = self.executor
+        self.context = contextvars.copy_context()
+        self._sensitive = ThreadSensitiveContext(executor=self.executor)
+        _complete(self.context, self._sensitive.__aenter__())
         return loop
+
+    def _create_task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task in a copy of the loop's context, where the thread-sensitive context with
+        E is already entered: entering one per test costs more than the rest of a test's
+        overhead together, and Django's ``ASGIHandler`` must find it to send sync views
+        to E instead of a new thread."""
+        return self.loop.create_task(coro, context=self.context.copy())
 
     def _finish_loop(self) -> None:
         """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
         loop = self.loop
         inventory.loop_thread_executors.pop(loop, None)
+        _complete(self.context, self._sensitive.__aexit__(None, None, None))
         try:
             leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in leftovers:
@@ -283,9 +334,11 @@ class InlineBridge(Bridge):
         return self.loop.create_future()
 
     def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        return self.loop.create_task(coro)
+        return self._create_task(coro)
 
     def wait(self, future: Any) -> Any:
+        if future.done():
+            return future.result()
         return self.loop.run_until_complete(future)
 
     def close(self) -> None:
@@ -311,6 +364,15 @@ class LoopThread:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+def _copy_outcome(task: asyncio.Task[Any], future: concurrent.futures.Future[Any]) -> None:
+    if task.cancelled():
+        future.cancel()
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())
 
 
 class HopBridge(Bridge):
@@ -339,7 +401,14 @@ class HopBridge(Bridge):
         return concurrent.futures.Future()
 
     def start(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def begin() -> None:
+            task = self._create_task(coro)
+            task.add_done_callback(lambda done: _copy_outcome(done, future))
+
+        self.loop.call_soon_threadsafe(begin)
+        return future
 
     def wait(self, future: Any) -> Any:
         self.executor.serve(future)

@@ -17,6 +17,12 @@ LOOP_SCOPES = ("class", "test", "run")
 DB_THREAD_MODES = ("strict", "route")
 
 
+#: Titles of the ``--help`` sections (argparse groups) the options below fall into.
+LOOP_GROUP = "arunner: event loop"
+REPORTS_GROUP = "arunner: reports"
+RERUNS_GROUP = "arunner: reruns"
+
+
 class OptionError(ValueError):
     """An option has a value arunner cannot use; the message names the option and its source."""
 
@@ -28,6 +34,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _boolean(text: str) -> bool:
+    """An environment variable's value for an on/off option."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("use 1/true/yes/on or 0/false/no/off")
+
+
 @dataclass(frozen=True)
 class Option:
     dest: str
@@ -36,10 +52,15 @@ class Option:
     choices: tuple[str, ...] | None = None
     type: Callable[[str], Any] = str
     metavar: str | None = None
+    group: str = LOOP_GROUP
+    #: The flag when it is not ``--`` plus the dest with dashes (``--lf`` for last_failed).
+    name: str | None = None
+    #: An on/off option: the flag takes no value.
+    is_flag: bool = False
 
     @property
     def flag(self) -> str:
-        return "--" + self.dest.replace("_", "-")
+        return self.name or "--" + self.dest.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -89,6 +110,41 @@ OPTIONS: tuple[Option, ...] = (
         "'route' runs them on the test's own connection.",
         choices=DB_THREAD_MODES,
     ),
+    Option(
+        "junit_xml",
+        None,
+        "Write a JUnit XML report of the run to PATH (merged across --parallel workers; "
+        "written even when the run is interrupted).",
+        metavar="PATH",
+        group=REPORTS_GROUP,
+    ),
+    Option(
+        "durations_file",
+        None,
+        "Record each test's duration in seconds, as JSON, in PATH (entries of tests this run "
+        "did not run are kept, so shards can share one file).",
+        metavar="PATH",
+        group=REPORTS_GROUP,
+    ),
+    Option(
+        "last_failed",
+        False,
+        "Run only the tests that failed last time (all of them when none did). The record "
+        "is .arunner_cache/lastfailed.json in the current directory.",
+        type=_boolean,
+        group=RERUNS_GROUP,
+        name="--lf",
+        is_flag=True,
+    ),
+    Option(
+        "failed_first",
+        False,
+        "Run the tests that failed last time first, then the others.",
+        type=_boolean,
+        group=RERUNS_GROUP,
+        name="--ff",
+        is_flag=True,
+    ),
 )
 
 
@@ -104,16 +160,31 @@ class RunConfig:
 
 
 def add_arguments(parser: Any) -> None:
-    group = parser.add_argument_group("arunner")
+    groups: dict[str, Any] = {}
     for option in OPTIONS:
-        group.add_argument(
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        if option.is_flag:
+            groups[option.group].add_argument(
+                option.flag,
+                dest=option.dest,
+                action="store_true",
+                default=None,
+                help=f"{option.help} (env {option.env}).",
+            )
+            continue
+        groups[option.group].add_argument(
             option.flag,
             dest=option.dest,
             default=None,
             choices=option.choices,
             metavar=option.metavar,
-            help=f"{option.help} Default: {option.default} (env {option.env}).",
+            help=f"{option.help}{_default_text(option)} (env {option.env}).",
         )
+
+
+def _default_text(option: Option) -> str:
+    return "" if option.default is None else f" Default: {option.default}"
 
 
 def resolve(given: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 
 from . import escapes, pending
-from .loop import Bridge, HomeThreadExecutor
+from .loop import OWNER, Bridge, HomeThreadExecutor
 
 __unittest = True
 
@@ -34,9 +34,20 @@ async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return result
 
 
-def _settle_cancelled(future: Any, exc: asyncio.CancelledError) -> None:
-    """asyncio futures take cancellation only through ``cancel``; thread futures as an error."""
-    if isinstance(future, asyncio.Future):
+async def _outcome(coro: Coroutine[Any, Any, Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return await coro, None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return None, exc
+
+
+def _settle(future: Any, outcome: tuple[Any, BaseException | None]) -> None:
+    result, exc = outcome
+    if exc is None:
+        future.set_result(result)
+    elif isinstance(exc, asyncio.CancelledError) and isinstance(future, asyncio.Future):
         future.cancel()
     else:
         future.set_exception(exc)
@@ -57,17 +68,28 @@ class TestSession:
         self._snapshot: pending.Snapshot | None = None
         self.finished = False
 
+    def __str__(self) -> str:
+        return self.test_id
+
     def start(self) -> None:
         self._started_threads: list[Any] = []
         self._threads.recording = self._started_threads
+        self.bridge.executor.active = self
         if isinstance(self.bridge.executor, HomeThreadExecutor):
             self.bridge.executor.open = True
         self._served = self.bridge.start(self._serve())
 
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run one phase in the session task and return its result (main thread)."""
+    def run(
+        self, coro: Coroutine[Any, Any, Any], last: Callable[[], bool] | None = None
+    ) -> Any:
+        """Run one phase in the session task and return its result (main thread).
+
+        When ``last()`` is true once the phase is over (nothing else will be sent), the
+        session drains and closes in the same turn of the loop, saving the test a second
+        wait in ``finish``.
+        """
         future = self.bridge.future()
-        self.bridge.post(self._inbox.put_nowait, (coro, future))
+        self.bridge.post(self._inbox.put_nowait, (coro, future, last))
         return self.bridge.wait(future)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -76,12 +98,14 @@ class TestSession:
     def finish(self) -> None:
         """Drain what the test left running, then leave the context (the test's last cleanup)."""
         try:
-            self.bridge.post(self._inbox.put_nowait, None)
+            if not self._served.done():
+                self.bridge.post(self._inbox.put_nowait, None)
             cancelled, stuck = self.bridge.wait(self._served)
         finally:
             self.finished = True
             self._threads.recording = None
             executor = self.bridge.executor
+            executor.active = None
             if isinstance(executor, HomeThreadExecutor):
                 executor.open = False
                 executor.reject_queued()
@@ -92,20 +116,20 @@ class TestSession:
         loop = self.bridge.loop
         self._snapshot = pending.snapshot(loop, self._started_threads)
         self._snapshot.tasks.add(asyncio.current_task())  # type: ignore[arg-type]
-        async with ThreadSensitiveContext(executor=self.bridge.executor):
-            while (item := await self._inbox.get()) is not None:
-                coro, future = item
-                try:
-                    result = await coro
-                except asyncio.CancelledError as exc:
-                    _settle_cancelled(future, exc)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
-                else:
-                    future.set_result(result)
-            return await self._drain()
+        OWNER.set(self)
+        closing = None
+        while (item := await self._inbox.get()) is not None:
+            coro, future, last = item
+            outcome = await _outcome(coro)
+            if last is not None and last():
+                closing = future, outcome
+                break
+            _settle(future, outcome)
+        drained = await self._drain()
+        self.bridge.executor.active = None
+        if closing is not None:
+            _settle(*closing)
+        return drained
 
     async def _drain(self) -> tuple[list[pending.Started], list[pending.Started]]:
         assert self._snapshot is not None

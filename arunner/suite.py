@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import inspect
 import unittest
-from collections.abc import Coroutine
 from typing import Any, ClassVar
 
-from asgiref.sync import ThreadSensitiveContext
 from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
@@ -27,19 +25,13 @@ from .session import TestSession
 __unittest = True
 
 
-async def _in_context(coro: Coroutine[Any, Any, Any], bridge: Bridge) -> Any:
-    async with ThreadSensitiveContext(executor=bridge.executor):
-        return await coro
-
-
 def _run_class_hook(func: Any, cls: type) -> Any:
     context = RunContext.active
     if context is None:
         raise RuntimeError(
             f"{cls.__qualname__}.{func.__name__} is a coroutine; it runs only under arunner"
         )
-    bridge = context.class_bridge()
-    return bridge.run(_in_context(func(cls), bridge))
+    return context.class_bridge().run(func(cls))
 
 
 def _make_class_hook_sync(cls: type, name: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
 from . import inventory
-from .session import TestSession
+from .session import TestSession, call_maybe_async
 
 __unittest = True
 
@@ -98,6 +98,7 @@ class PhaseHooks:
         self.open_session = open_session
         self.enter_atomics = enter_atomics
         self.session: TestSession | None = None
+        self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
 
     def install(self) -> None:
@@ -116,6 +117,7 @@ class PhaseHooks:
             self.rollback = self.enter_atomics()
         self.session = self.open_session()
         self.session.start()
+        self._own_cleanups = inventory.cleanup_count(self.test)
         for name in ("setUp", "asyncSetUp"):
             hook = _defined(self.test, name)
             if hook is not None:
@@ -123,13 +125,20 @@ class PhaseHooks:
 
     def callTestMethod(self, method: Callable[..., Any]) -> None:
         assert self.session is not None
-        if self.session.call(self.method) is not None:
+        outcome = self.session.run(call_maybe_async(self.method), last=self._nothing_follows)
+        if outcome is not None:
             warnings.warn(
                 f"It is deprecated to return a value that is not None from a test case "
                 f"({self.method})",
                 DeprecationWarning,
                 stacklevel=4,
             )
+
+    def _nothing_follows(self) -> bool:
+        """No teardown hook or cleanup of the test's own will run after the test method."""
+        return inventory.cleanup_count(self.test) == self._own_cleanups and not any(
+            _defined(self.test, name) for name in ("asyncTearDown", "tearDown")
+        )
 
     def callTearDown(self) -> None:
         assert self.session is not None

@@ -106,3 +106,10 @@ class DjangoPrivates(TestCase):
 
     def test_testcase_enter_atomics_sets_the_flag(self):
         self.assertIn("_from_testcase", inspect.getsource(TestCase._enter_atomics))
+
+
+class CleanupCount(SimpleTestCase):
+    def test_cleanup_count_reads_registered_cleanups(self):
+        before = inventory.cleanup_count(self)
+        self.addCleanup(lambda: None)
+        self.assertEqual(inventory.cleanup_count(self), before + 1)
