@@ -98,12 +98,10 @@ class ArunnerEventLoop(asyncio.SelectorEventLoop):
     """A selector loop that records where tasks and executor jobs come from.
 
     The records let the drain name what a test left running (issue: "where it was created").
-    ``inline_depth`` counts inline sync calls in progress on the loop's own thread.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.inline_depth = 0
         self.owner_ident: int | None = None
         self.jobs: list[TrackedJob] = []
         self.task_sites: dict[asyncio.Task[Any], str] = {}
@@ -132,16 +130,14 @@ class ArunnerEventLoop(asyncio.SelectorEventLoop):
         return future
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
-        # A nested ``async_to_sync`` inside an inline call would queue its coroutine on this
-        # paused loop and wait for it: a deadlock. asgiref treats a RuntimeError here as "no
-        # usable outer loop" and runs the coroutine on a loop of its own instead, as it does
-        # in any plain sync thread.
-        if (
-            self.inline_depth
-            and callback == self.create_task
-            and threading.get_ident() == self.owner_ident
-        ):
-            raise RuntimeError("arunner: the loop is paused in an inline sync call")
+        # asgiref remembers this loop as the "main event loop" of every thread that served a
+        # thread-sensitive call. When an ``async_to_sync`` on the loop's own thread then
+        # queues its coroutine here, the loop is either paused in an inline call or not
+        # running at all, and the caller would wait forever. asgiref treats a RuntimeError
+        # here as "no usable outer loop" and runs the coroutine on a loop of its own, as it
+        # does in any plain sync thread.
+        if callback == self.create_task and threading.get_ident() == self.owner_ident:
+            raise RuntimeError("arunner: this loop cannot run work for its own thread now")
         return super().call_soon_threadsafe(callback, *args, context=context)
 
 
@@ -170,8 +166,6 @@ class InlineExecutor(Executor):
         _check_owner(self.active)
         loop = inventory.get_running_loop_or_none()
         inventory.set_running_loop(None)
-        if isinstance(loop, ArunnerEventLoop):
-            loop.inline_depth += 1
         try:
             result = fn(*args)
         except BaseException as exc:
@@ -179,8 +173,6 @@ class InlineExecutor(Executor):
         else:
             future.set_result(result)
         finally:
-            if isinstance(loop, ArunnerEventLoop):
-                loop.inline_depth -= 1
             inventory.set_running_loop(loop)
 
 

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from django.test import SimpleTestCase, TestCase, TransactionTestCase
+from django.test import SimpleTestCase, TestCase
 
 from . import inventory
 from .session import TestSession, call_maybe_async
@@ -52,12 +52,14 @@ def needs_own_rollback(test: unittest.TestCase) -> bool:
 
 
 def holds_atomic(test: unittest.TestCase) -> bool:
-    """True for tests whose writes are rolled back, so nothing may commit beside them."""
-    if isinstance(test, TestCase):
-        return True
-    if isinstance(test, TransactionTestCase):
-        return False
-    return isinstance(test, SimpleTestCase) or needs_own_rollback(test)
+    """True for tests whose writes are rolled back, so nothing may commit beside them.
+
+    ``SimpleTestCase`` and ``TransactionTestCase`` hold no transaction: threads may use the
+    databases they declare (Django refuses the others on every thread).
+    """
+    if isinstance(test, SimpleTestCase):
+        return isinstance(test, TestCase)
+    return is_coroutine_test(test)
 
 
 def test_databases(test: unittest.TestCase) -> set[str]:

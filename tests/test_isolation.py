@@ -170,3 +170,28 @@ class SimpleTestCaseRefusesTheDatabase(SimpleTestCase):
     async def test_orm_is_refused(self):
         with self.assertRaises(DatabaseOperationForbidden):
             await Item.objects.acount()
+
+
+class AsyncToSyncAfterAsyncTests(TestCase):
+    """asgiref remembers the runner's loop on the test's thread after thread-sensitive calls;
+    a later sync ``async_to_sync`` there must not wait for that idle loop (it would hang)."""
+
+    async def test_1_async_test_makes_thread_sensitive_calls(self):
+        await Item.objects.acreate(name="a")
+
+    def test_2_sync_async_to_sync_still_works(self):
+        async def count():
+            return await Item.objects.acount()
+
+        self.assertEqual(async_to_sync(count)(), 0)
+
+
+class ThreadedReadsInSimpleTestCase(SimpleTestCase):
+    databases = {"default"}
+
+    def test_thread_may_read_a_declared_database(self):
+        found = []
+        worker = threading.Thread(target=lambda: found.append(Item.objects.count()))
+        worker.start()
+        worker.join()
+        self.assertEqual(found, [0])

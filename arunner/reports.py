@@ -1,0 +1,310 @@
+"""One serialisable ``TestReport`` per test, built in the process that ran the test.
+
+Reporters (JUnit XML, durations, last failures) need more than unittest's result lists: the
+time a test took where it ran, where its method is, the full text of each problem, and what
+a failing test printed. ``ReportRecorder`` builds the report from unittest's result events in
+the process running the test. Under ``--parallel`` the worker ships it to the parent as one
+more result event (``arunner.workers``), so reporters cannot tell a parallel run from a
+serial one, which is the promise Django's own result replay makes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import os
+import sys
+import traceback
+import unittest
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from time import perf_counter  # bound at import: a test mocking time cannot distort durations
+from typing import Any, Protocol, TextIO
+
+#: The result event a worker sends a report with; the parent's result has a method so named.
+EVENT = "arunnerReport"
+
+#: Outcomes, the worse the later: a test's outcome is the worst of its events.
+OUTCOMES = ("passed", "skipped", "xfailed", "xpassed", "failed", "error")
+FAILED = frozenset({"xpassed", "failed", "error"})
+
+#: Output kept per stream of a failing test; more is cut, saying so.
+OUTPUT_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure, error or skip of a test (or of one of its subtests)."""
+
+    kind: str  # "failure", "error" or "skipped"
+    message: str  # one line
+    type: str  # the exception's qualified name, "" when there is none
+    text: str  # the traceback, or the skip reason
+
+
+@dataclass(frozen=True)
+class TestReport:
+    test_id: str
+    classname: str
+    name: str
+    file: str | None
+    line: int | None
+    outcome: str
+    duration: float
+    problems: tuple[Problem, ...] = ()
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in FAILED
+
+
+class Reporter(Protocol):
+    """What the result hands every report to; created only when its option is given."""
+
+    #: Whether failing tests' output must be captured for this reporter.
+    wants_output: bool
+
+    def add(self, report: TestReport) -> None: ...
+
+    def summary(self, stream: TextIO, verbosity: int) -> None:
+        """Print to the terminal after the failure details, before ``Ran N tests``."""
+
+    def close(self) -> None:
+        """Write files; also runs when the run is interrupted."""
+
+
+class Reporters:
+    """The enabled reporters of one run, fed and closed together."""
+
+    def __init__(self, reporters: Iterable[Reporter]) -> None:
+        self.active = list(reporters)
+
+    @property
+    def wants_output(self) -> bool:
+        return any(r.wants_output for r in self.active)
+
+    def add(self, report: TestReport) -> None:
+        for reporter in self.active:
+            reporter.add(report)
+
+    def summary(self, stream: TextIO, verbosity: int) -> None:
+        for reporter in self.active:
+            reporter.summary(stream, verbosity)
+
+    def close(self) -> None:
+        errors = []
+        for reporter in self.active:
+            try:
+                reporter.close()
+            except OSError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def split_id(test: Any) -> tuple[str, str]:
+    """(classname, name): ``app.tests.Case``, ``test_x``; for a class/module-level error
+    (``setUpClass (app.tests.Case)``) the class or module, and the hook's name."""
+    test_id = test.id()
+    if isinstance(test, unittest.TestCase):
+        classname, _, name = test_id.rpartition(".")
+        return classname, name.split(" ", 1)[0]
+    hook, _, rest = test_id.partition(" (")
+    return (rest.rstrip(")") or hook), hook
+
+
+def _relative(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def locate(test: Any) -> tuple[str | None, int | None]:
+    """File (relative to the current directory when under it) and line of the test method,
+    or of the class or module a class/module-level error belongs to."""
+    classname, name = split_id(test)
+    target: Any = None
+    if isinstance(test, unittest.TestCase):
+        target = getattr(type(test), name, None) or type(test)
+    else:
+        module, _, attribute = classname.rpartition(".")
+        for candidate in ((module, attribute), (classname, None)):
+            try:
+                imported = importlib.import_module(candidate[0]) if candidate[0] else None
+            except Exception:  # noqa: BLE001 - a location is a nicety, never a crash
+                continue
+            target = getattr(imported, candidate[1], None) if candidate[1] else imported
+            if target is not None:
+                break
+    try:
+        target = inspect.unwrap(target)
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            return _relative(code.co_filename), code.co_firstlineno
+        file = inspect.getsourcefile(target)
+        line = inspect.getsourcelines(target)[1] if not inspect.ismodule(target) else 1
+        return (_relative(file) if file else None), line
+    except (TypeError, OSError, ValueError):
+        return None, None
+
+
+def describe_error(err: Any) -> tuple[str, str, str]:
+    """(type, one-line message, traceback text), unittest's own frames left out as unittest
+    does (modules that set ``__unittest``)."""
+    exctype, value, tb = err
+    while tb is not None and "__unittest" in tb.tb_frame.f_globals:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(exctype, value, tb))
+    qualified = f"{exctype.__module__}.{exctype.__qualname__}"
+    if exctype.__module__ == "builtins":
+        qualified = exctype.__qualname__
+    lines = str(value).strip().splitlines()
+    message = f"{exctype.__qualname__}: {lines[0]}" if lines else exctype.__qualname__
+    return qualified, message, text
+
+
+class _Tee:
+    """Passes writes through to the stream it replaces, and keeps a copy."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        if self.copy.tell() < OUTPUT_LIMIT:
+            self.copy.write(text)
+        return self.target.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+    def text(self) -> str:
+        value = self.copy.getvalue()
+        return value if len(value) < OUTPUT_LIMIT else value + "\n[output cut]\n"
+
+
+@dataclass
+class _Pending:
+    test: Any
+    started: float
+    outcome: str = "passed"
+    problems: list[Problem] = field(default_factory=list)
+    tees: tuple[_Tee, _Tee] | None = None
+
+    def note(self, outcome: str, problem: Problem | None) -> None:
+        if OUTCOMES.index(outcome) > OUTCOMES.index(self.outcome):
+            self.outcome = outcome
+        if problem is not None:
+            self.problems.append(problem)
+
+
+class ReportRecorder:
+    """Result mixin: a ``TestReport`` per test (and per class/module-level error), handed to
+    ``report``. ``records = False`` makes it a pure receiver, for the parent of workers."""
+
+    records: bool = True
+    report_sink: Callable[[TestReport], None] | None = None
+
+    def __init__(self, *args: Any, capture_output: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.capture_output = capture_output
+        self._pending: _Pending | None = None
+
+    def report(self, test: Any, report: TestReport) -> None:
+        if self.report_sink is not None:
+            self.report_sink(report)
+
+    def arunnerReport(self, test: Any, report: TestReport) -> None:  # noqa: N802 - event name
+        """A report a ``--parallel`` worker built and sent."""
+        self.report(test, report)
+
+    def startTest(self, test: Any) -> None:  # noqa: N802 - unittest's name
+        super().startTest(test)  # type: ignore[misc]
+        if self.records:
+            self._pending = _Pending(test, perf_counter())
+            if self.capture_output:
+                self._pending.tees = (_Tee(sys.stdout), _Tee(sys.stderr))
+                sys.stdout, sys.stderr = self._pending.tees  # type: ignore[assignment]
+
+    def stopTest(self, test: Any) -> None:  # noqa: N802
+        pending = self._pending
+        if pending is not None and pending.test is test:
+            self._pending = None
+            duration = perf_counter() - pending.started
+            out = err = ""
+            if pending.tees is not None:
+                out_tee, err_tee = pending.tees
+                if sys.stdout is out_tee:
+                    sys.stdout = out_tee.target
+                if sys.stderr is err_tee:
+                    sys.stderr = err_tee.target
+                if pending.outcome in FAILED:
+                    out, err = out_tee.text(), err_tee.text()
+            self.report(test, self._build(test, pending.outcome, duration, pending.problems,
+                                          out, err))
+        super().stopTest(test)  # type: ignore[misc]
+
+    def _note(self, test: Any, outcome: str, problem: Problem | None = None) -> None:
+        if not self.records:
+            return
+        pending = self._pending
+        if pending is not None and pending.test is test:
+            pending.note(outcome, problem)
+        else:  # an error outside any test: setUpClass, tearDownModule, ...
+            problems = [problem] if problem else []
+            self.report(test, self._build(test, outcome, 0.0, problems, "", ""))
+
+    @staticmethod
+    def _build(test: Any, outcome: str, duration: float, problems: list[Problem],
+               out: str, err: str) -> TestReport:
+        classname, name = split_id(test)
+        file, line = locate(test)
+        test_id = test.id() if isinstance(test, unittest.TestCase) else classname
+        return TestReport(test_id, classname, name, file, line, outcome, duration,
+                          tuple(problems), out, err)
+
+    def _problem(self, kind: str, err: Any, prefix: str = "") -> Problem:
+        type_name, message, text = describe_error(err)
+        return Problem(kind, prefix + message, type_name, text)
+
+    def addSuccess(self, test: Any) -> None:  # noqa: N802
+        self._note(test, "passed")
+        super().addSuccess(test)  # type: ignore[misc]
+
+    def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        self._note(test, "failed", self._problem("failure", err))
+        super().addFailure(test, err)  # type: ignore[misc]
+
+    def addError(self, test: Any, err: Any) -> None:  # noqa: N802
+        self._note(test, "error", self._problem("error", err))
+        super().addError(test, err)  # type: ignore[misc]
+
+    def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
+        self._note(test, "skipped", Problem("skipped", reason, "unittest.case.SkipTest", reason))
+        super().addSkip(test, reason)  # type: ignore[misc]
+
+    def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        self._note(test, "xfailed", self._problem("skipped", err, "expected failure: "))
+        super().addExpectedFailure(test, err)  # type: ignore[misc]
+
+    def addUnexpectedSuccess(self, test: Any) -> None:  # noqa: N802
+        problem = Problem("failure", "unexpected success", "",
+                          "The test is marked expectedFailure but passed.")
+        self._note(test, "xpassed", problem)
+        super().addUnexpectedSuccess(test)  # type: ignore[misc]
+
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:  # noqa: N802
+        if err is not None:
+            failure = issubclass(err[0], test.failureException)
+            kind, outcome = ("failure", "failed") if failure else ("error", "error")
+            self._note(test, outcome, self._problem(kind, err, f"{subtest}: "))
+        super().addSubTest(test, subtest, err)  # type: ignore[misc]

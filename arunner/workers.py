@@ -1,0 +1,38 @@
+"""``--parallel`` workers: build each test's report where the test ran, and send it along.
+
+Django's ``ParallelTestSuite`` replays a worker's result events on the parent's result by
+name (``getattr(result, event)``). The worker's result here records a ``TestReport`` per test,
+timed in the worker, and adds it to those events as ``arunnerReport``; the parent's result
+has a method of that name (``ReportRecorder.arunnerReport``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.test.runner import RemoteTestResult, RemoteTestRunner
+
+from .reports import EVENT, ReportRecorder, TestReport
+
+
+class RemoteResult(ReportRecorder, RemoteTestResult):
+    def report(self, test: Any, report: TestReport) -> None:
+        # Sent before ``stopTest`` (appended by the base class after this), so the parent
+        # has the report by the time it sees the test end.
+        self.events.append((EVENT, max(self.test_index, 0), report))
+
+
+def runner_class(capture_output: bool) -> Any:
+    """What ``ParallelTestSuite.runner_class`` should be: picklable, so spawned workers too."""
+    resultclass = functools.partial(RemoteResult, capture_output=capture_output)
+    return functools.partial(RemoteTestRunner, resultclass=resultclass)
+
+
+def install(suite: Any, capture_output: bool) -> bool:
+    """Make a ``ParallelTestSuite``'s workers send reports; False when its runner class is
+    a custom one that arunner leaves alone."""
+    if getattr(suite, "runner_class", None) is not RemoteTestRunner:
+        return False
+    suite.runner_class = runner_class(capture_output)
+    return True
