@@ -17,7 +17,7 @@ import shutil
 import unittest
 from collections.abc import Mapping
 from time import perf_counter
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
@@ -125,50 +125,45 @@ class ArunnerResult(ReportRecorder):
             self.stream.flush()
             self._line_shown = False
 
-    def _finished(self, test: Any, problem: str | None) -> None:
-        if not self._live:
-            return
-        if problem is not None:
+    def _announce(self, test: Any, problem: str) -> None:
+        if self._live:
             self._clear()
             label = click.style(problem, fg="red", bold=True) if self.colour else problem
             self.stream.writeln(f"{label} {test}")
-        self._done += 1 if isinstance(test, unittest.TestCase) else 0
-        self._status(str(test))
+            self._status(test.id())
 
-    def startTest(self, test: Any) -> None:  # noqa: N802 - unittest's name
+    def startTest(self, test: Any) -> None:
         super().startTest(test)
         if self._live:
             self._status(test.id())
 
-    def addSuccess(self, test: Any) -> None:  # noqa: N802
-        super().addSuccess(test)
-        self._finished(test, None)
-
-    def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
-        super().addFailure(test, err)
-        self._finished(test, "FAIL")
-
-    def addError(self, test: Any, err: Any) -> None:  # noqa: N802
-        super().addError(test, err)
-        self._finished(test, "ERROR")
-
-    def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
-        super().addSkip(test, reason)
-        self._finished(test, None)
-
-    def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
-        super().addExpectedFailure(test, err)
-        self._finished(test, None)
-
-    def addUnexpectedSuccess(self, test: Any) -> None:  # noqa: N802
-        super().addUnexpectedSuccess(test)
-        self._finished(test, "UNEXPECTED SUCCESS")
-
-    def printErrors(self) -> None:  # noqa: N802
-        """Failure details, then the reporters' summaries (the durations table)."""
+    def stopTest(self, test: Any) -> None:
+        super().stopTest(test)
         if self._live:
-            self._clear()
-            self.stream.writeln(f"{self._done} of {self.total} tests run")
+            self._done += 1
+            self._status(test.id())
+
+    def addFailure(self, test: Any, err: Any) -> None:
+        super().addFailure(test, err)
+        self._announce(test, "FAIL")
+
+    def addError(self, test: Any, err: Any) -> None:
+        super().addError(test, err)
+        self._announce(test, "ERROR")
+
+    def addUnexpectedSuccess(self, test: Any) -> None:
+        super().addUnexpectedSuccess(test)
+        self._announce(test, "UNEXPECTED SUCCESS")
+
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            failure = issubclass(err[0], test.failureException)
+            self._announce(subtest, "FAIL" if failure else "ERROR")
+
+    def printErrors(self) -> None:
+        """Failure details, then the reporters' summaries (the durations table)."""
+        self._clear()
         super().printErrors()
         self.reporters.summary(self.stream, self.verbosity)
 
@@ -190,10 +185,3 @@ def result_class(
         {"reporters": reporters, "total": total, "colour": colour, "live": live,
          "records": records},
     )
-
-
-def stream_of(runner_kwargs: Mapping[str, Any]) -> TextIO:
-    """The stream ``TextTestRunner`` writes to: stderr, unless a stream is passed."""
-    import sys
-
-    return runner_kwargs.get("stream") or sys.stderr

@@ -133,7 +133,7 @@ def locate(test: Any) -> tuple[str | None, int | None]:
         for candidate in ((module, attribute), (classname, None)):
             try:
                 imported = importlib.import_module(candidate[0]) if candidate[0] else None
-            except Exception:  # noqa: BLE001 - a location is a nicety, never a crash
+            except Exception:
                 continue
             target = getattr(imported, candidate[1], None) if candidate[1] else imported
             if target is not None:
@@ -151,12 +151,17 @@ def locate(test: Any) -> tuple[str | None, int | None]:
 
 
 def describe_error(err: Any) -> tuple[str, str, str]:
-    """(type, one-line message, traceback text), unittest's own frames left out as unittest
-    does (modules that set ``__unittest``)."""
+    """(type, one-line message, traceback text), without the frames of modules that set
+    ``__unittest`` (unittest's own, arunner's), as unittest's report leaves them out."""
     exctype, value, tb = err
-    while tb is not None and "__unittest" in tb.tb_frame.f_globals:
+    frames = []
+    while tb is not None:
+        if "__unittest" not in tb.tb_frame.f_globals:
+            frames.append((tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
-    text = "".join(traceback.format_exception(exctype, value, tb))
+    described = traceback.TracebackException(exctype, value, None)
+    described.stack = traceback.StackSummary.extract(iter(frames))
+    text = "".join(described.format())
     qualified = f"{exctype.__module__}.{exctype.__qualname__}"
     if exctype.__module__ == "builtins":
         qualified = exctype.__qualname__
@@ -223,11 +228,11 @@ class ReportRecorder:
         if self.report_sink is not None:
             self.report_sink(report)
 
-    def arunnerReport(self, test: Any, report: TestReport) -> None:  # noqa: N802 - event name
+    def arunnerReport(self, test: Any, report: TestReport) -> None:
         """A report a ``--parallel`` worker built and sent."""
         self.report(test, report)
 
-    def startTest(self, test: Any) -> None:  # noqa: N802 - unittest's name
+    def startTest(self, test: Any) -> None:
         super().startTest(test)  # type: ignore[misc]
         if self.records:
             self._pending = _Pending(test, perf_counter())
@@ -235,7 +240,7 @@ class ReportRecorder:
                 self._pending.tees = (_Tee(sys.stdout), _Tee(sys.stderr))
                 sys.stdout, sys.stderr = self._pending.tees  # type: ignore[assignment]
 
-    def stopTest(self, test: Any) -> None:  # noqa: N802
+    def stopTest(self, test: Any) -> None:
         pending = self._pending
         if pending is not None and pending.test is test:
             self._pending = None
@@ -276,33 +281,33 @@ class ReportRecorder:
         type_name, message, text = describe_error(err)
         return Problem(kind, prefix + message, type_name, text)
 
-    def addSuccess(self, test: Any) -> None:  # noqa: N802
+    def addSuccess(self, test: Any) -> None:
         self._note(test, "passed")
         super().addSuccess(test)  # type: ignore[misc]
 
-    def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addFailure(self, test: Any, err: Any) -> None:
         self._note(test, "failed", self._problem("failure", err))
         super().addFailure(test, err)  # type: ignore[misc]
 
-    def addError(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addError(self, test: Any, err: Any) -> None:
         self._note(test, "error", self._problem("error", err))
         super().addError(test, err)  # type: ignore[misc]
 
-    def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
+    def addSkip(self, test: Any, reason: str) -> None:
         self._note(test, "skipped", Problem("skipped", reason, "unittest.case.SkipTest", reason))
         super().addSkip(test, reason)  # type: ignore[misc]
 
-    def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addExpectedFailure(self, test: Any, err: Any) -> None:
         self._note(test, "xfailed", self._problem("skipped", err, "expected failure: "))
         super().addExpectedFailure(test, err)  # type: ignore[misc]
 
-    def addUnexpectedSuccess(self, test: Any) -> None:  # noqa: N802
+    def addUnexpectedSuccess(self, test: Any) -> None:
         problem = Problem("failure", "unexpected success", "",
                           "The test is marked expectedFailure but passed.")
         self._note(test, "xpassed", problem)
         super().addUnexpectedSuccess(test)  # type: ignore[misc]
 
-    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:  # noqa: N802
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         if err is not None:
             failure = issubclass(err[0], test.failureException)
             kind, outcome = ("failure", "failed") if failure else ("error", "error")

@@ -16,7 +16,19 @@ from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
 
-from . import options, reporting, testcase
+from . import (
+    collection,
+    dbcheck,
+    durations,
+    junitxml,
+    lastfailed,
+    options,
+    output,
+    reporting,
+    reports,
+    testcase,
+    workers,
+)
 from .suite import AsyncTestSuite
 
 
@@ -34,8 +46,10 @@ class AsyncDiscoverRunner(DiscoverRunner):
         db_threads: str | None = None,
         **kwargs: Any,
     ) -> None:
+        own = {o.dest: kwargs.pop(o.dest, None) for o in options.OPTIONS}  # the newer options
         super().__init__(*args, **kwargs)
         given = {
+            **own,
             "executor": executor,
             "loop_scope": loop_scope,
             "task_grace": task_grace,
@@ -45,10 +59,25 @@ class AsyncDiscoverRunner(DiscoverRunner):
             values = options.resolve(given)
         except options.OptionError as exc:
             raise CommandError(str(exc)) from None
+        self.option_values = values
         self.executor: str = values["executor"]
         self.loop_scope: str = values["loop_scope"]
         self.task_grace: float = values["task_grace"]
         self.db_threads: str = values["db_threads"]
+        self.junit_xml: str | None = values["junit_xml"]
+        self.durations_file: str | None = values["durations_file"]
+        self.last_failed: bool = values["last_failed"]
+        self.failed_first: bool = values["failed_first"]
+        self.no_color: bool = bool(kwargs.get("no_color"))
+        self.force_color: bool = bool(kwargs.get("force_color"))
+        #: True after a run that Ctrl-C stopped (the ``arunner`` command then exits 130).
+        self.interrupted = False
+        self._explicit_labels: set[str] = set()
+        self._rerun_labels: set[str] = set()
+        self._last_failed: lastfailed.LastFailed | None = None
+        self._reporters = reports.Reporters(())
+        self._total = 0
+        self._records_locally = True
         self._test_aliases: frozenset[str] = frozenset()
         self._result: unittest.TestResult | None = None
 
@@ -56,6 +85,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
     def add_arguments(cls, parser: Any) -> None:
         super().add_arguments(parser)
         options.add_arguments(parser)
+        durations.add_arguments(parser)
 
     def get_databases(self, suite: unittest.TestSuite) -> dict[str, bool]:
         """Also set up the databases that unittest coroutine tests use (default: default).
@@ -71,12 +101,70 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._test_aliases = frozenset(databases)
         return databases
 
+    def build_suite(self, test_labels: Any = None, **kwargs: Any) -> unittest.TestSuite:
+        """With ``--lf`` / ``--ff``, last time's failures become labels (``arunner.lastfailed``)."""
+        labels = list(test_labels or [])
+        self._explicit_labels = set(labels)
+        self._last_failed = lastfailed.LastFailed()
+        if self.last_failed or self.failed_first:
+            chosen, note = self._last_failed.select(labels, not self.last_failed, self.top_level)
+            self.log(f"arunner: {note}.")
+            self._rerun_labels = set(chosen) - set(labels)
+            labels = chosen
+        return super().build_suite(labels, **kwargs)
+
+    def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
+        """Stop at a label that matches nothing or a test module that does not import."""
+        tests = super().load_tests_for_label(label, discover_kwargs)
+        try:
+            collection.check_label(
+                label,
+                tests,
+                explicit=label in self._explicit_labels,
+                filtered=bool(self.test_name_patterns),
+            )
+        except collection.CollectionError as exc:
+            if label in self._rerun_labels and exc.__cause__ is None:
+                return unittest.TestSuite()  # a recorded failure whose test is gone
+            raise
+        return tests
+
+    def setup_databases(self, **kwargs: Any) -> Any:
+        """Fail within seconds, naming host and port, when a database server is unreachable."""
+        dbcheck.check(kwargs.get("aliases") or ())
+        return super().setup_databases(**kwargs)
+
+    def make_reporters(self) -> list[reports.Reporter]:
+        """The reporters this run's options ask for; the last-failed record always."""
+        active: list[reports.Reporter] = [self._last_failed or lastfailed.LastFailed()]
+        if self.junit_xml:
+            active.append(junitxml.JUnitXml(self.junit_xml))
+        if self.durations is not None or self.durations_file:
+            active.append(durations.Durations(self.durations, self.durations_file))
+        return active
+
+    def get_test_runner_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_test_runner_kwargs()
+        kwargs.pop("durations", None)  # arunner.durations prints the table, on every Python
+        stream = kwargs.get("stream") or sys.stderr
+        kwargs["resultclass"] = output.result_class(
+            kwargs.get("resultclass"),
+            reporters=self._reporters,
+            total=self._total,
+            colour=output.use_colour(stream, self.no_color, self.force_color),
+            live=output.can_go_live(stream) and not self.pdb,
+            records=self._records_locally,
+        )
+        return kwargs
+
     def run_config(self) -> options.RunConfig:
-        return options.RunConfig(
+        return options.run_config(
+            self.option_values,
             executor=self.executor,
             loop_scope=self.loop_scope,
             task_grace=self.task_grace,
             db_threads=self.db_threads,
+            keepdb=self.keepdb,
             test_aliases=self._test_aliases,
         )
 
@@ -84,7 +172,19 @@ class AsyncDiscoverRunner(DiscoverRunner):
         config = self.run_config()
         for subsuite in getattr(suite, "subsuites", None) or [suite]:
             subsuite.arunner_config = config  # type: ignore[attr-defined]
-        self._result = super().run_suite(suite, **kwargs)
+        self._reporters = reports.Reporters(self.make_reporters())
+        self._total = suite.countTestCases()
+        parallel = getattr(suite, "subsuites", None) is not None
+        self._records_locally = not (
+            parallel and workers.install(suite, self._reporters.wants_output)
+        )
+        try:
+            self._result = super().run_suite(suite, **kwargs)
+        finally:
+            self._reporters.close()
+        # unittest's Ctrl-C handler stops the result; so does --failfast, after a failure.
+        stopped = self._result.shouldStop
+        self.interrupted = stopped and not (self.failfast and not self._result.wasSuccessful())
         return self._result
 
     def run_tests(self, test_labels: Any, **kwargs: Any) -> int:

@@ -87,6 +87,10 @@ class Project:
         for module, source in tests.items():
             self._write(f"e2eapp/tests/{module}.py", source)
 
+    def write(self, relative: str, source: str) -> None:
+        """Add or replace a file of the project (the source is dedented)."""
+        self._write(relative, source)
+
     def _write(self, relative: str, source: str) -> None:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,13 +102,22 @@ class Project:
     def __exit__(self, *exc_info: object) -> None:
         self.cleanup()
 
-    def run(self, *args: str, command: str = "arunner", env: dict | None = None) -> Run:
-        """Run ``arunner ARGS`` (or ``manage.py test ARGS``) in the project."""
+    def run(
+        self,
+        *args: str,
+        command: str = "arunner",
+        env: dict | None = None,
+        unset: tuple[str, ...] = (),
+    ) -> Run:
+        """Run ``arunner ARGS`` (or ``manage.py test ARGS``) in the project; ``unset`` names
+        environment variables to leave out (``DJANGO_SETTINGS_MODULE`` is set otherwise)."""
         if command == "arunner":
             argv = [sys.executable, "-m", "arunner", *args]
         else:
             argv = [sys.executable, "manage.py", "test", *args]
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", **(env or {})}
+        for name in unset:
+            full_env.pop(name, None)
         done = subprocess.run(
             argv,
             cwd=self.root,
