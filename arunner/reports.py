@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import linecache
 import os
 import sys
 import traceback
@@ -121,6 +122,14 @@ def _relative(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+def _def_line(code: Any) -> int:
+    """The line of ``def``: a decorated function's code starts at its first decorator."""
+    for line in range(code.co_firstlineno, code.co_firstlineno + 50):
+        if linecache.getline(code.co_filename, line).lstrip().startswith(("def ", "async def ")):
+            return line
+    return code.co_firstlineno
+
+
 def locate(test: Any) -> tuple[str | None, int | None]:
     """File (relative to the current directory when under it) and line of the test method,
     or of the class or module a class/module-level error belongs to."""
@@ -142,7 +151,7 @@ def locate(test: Any) -> tuple[str | None, int | None]:
         target = inspect.unwrap(target)
         code = getattr(target, "__code__", None)
         if code is not None:
-            return _relative(code.co_filename), code.co_firstlineno
+            return _relative(code.co_filename), _def_line(code)
         file = inspect.getsourcefile(target)
         line = inspect.getsourcelines(target)[1] if not inspect.ismodule(target) else 1
         return (_relative(file) if file else None), line
@@ -165,7 +174,7 @@ def describe_error(err: Any) -> tuple[str, str, str]:
     qualified = f"{exctype.__module__}.{exctype.__qualname__}"
     if exctype.__module__ == "builtins":
         qualified = exctype.__qualname__
-    lines = str(value).strip().splitlines()
+    lines = str(value).strip().split("\n")
     message = f"{exctype.__qualname__}: {lines[0]}" if lines else exctype.__qualname__
     return qualified, message, text
 

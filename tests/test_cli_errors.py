@@ -1,0 +1,130 @@
+"""Configuration errors: one line, a hint, exit 2; unreachable databases fail within 10 s."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from django.test import SimpleTestCase
+
+from tests.e2e import RUN_TIMEOUT, Project
+
+PASSING = """
+from django.test import SimpleTestCase
+
+
+class Passing(SimpleTestCase):
+    def test_passes(self):
+        pass
+"""
+
+USES_DB = """
+from django.test import TestCase
+
+
+class UsesDb(TestCase):
+    def test_passes(self):
+        pass
+"""
+
+
+class Collection(SimpleTestCase):
+    def assert_config_error(self, run, text):
+        self.assertEqual(run.code, 2, run.output)
+        self.assertIn(f"arunner: error: {text}", run.output)
+        self.assertIn("  hint: ", run.output)
+        self.assertNotIn("Traceback", run.output)
+        self.assertNotIn("passed,", run.output)  # stopped before any test ran
+
+    def test_labels_that_match_nothing(self):
+        with Project({"test_ok": PASSING}) as project:
+            self.assert_config_error(
+                project.run("nosuchapp"),
+                "label 'nosuchapp' matches no module, class, method or directory",
+            )
+            self.assert_config_error(
+                project.run("e2eapp.tests.test_ok.Missing"),
+                "label 'e2eapp.tests.test_ok.Missing': 'e2eapp.tests.test_ok' has no 'Missing'",
+            )
+            project.write("e2eapp/empty/__init__.py", "")
+            self.assert_config_error(
+                project.run("e2eapp/empty"), "label 'e2eapp/empty': no tests found"
+            )
+            run = project.run("e2eapp", "-k", "nothing_matches")  # -k: no tests is an answer
+            self.assertEqual(run.code, 0, run.output)
+
+    def test_syntax_error_names_file_line_column(self):
+        broken = "from django.test import SimpleTestCase\n\nclass Broken(SimpleTestCase:\n"
+        with Project({"test_ok": PASSING, "test_broken": broken}) as project:
+            run = project.run()
+            self.assert_config_error(
+                run, f"{os.path.join('e2eapp', 'tests', 'test_broken.py')}:3:"
+            )
+            self.assertRegex(run.output, r"test_broken\.py:3:\d+: SyntaxError: ")
+            run = project.run("--traceback")
+            self.assertEqual(run.code, 2)
+            self.assertIn("Traceback", run.output)
+
+    def test_import_error_in_a_test_module(self):
+        failing_import = "import no_such_dependency\n"
+        with Project({"test_imports": failing_import}) as project:
+            run = project.run()
+        self.assert_config_error(run, os.path.join("e2eapp", "tests", "test_imports.py") + ":1: ")
+        self.assertIn("ModuleNotFoundError: No module named 'no_such_dependency'", run.output)
+
+
+def silent_server() -> socket.socket:
+    """A local socket that accepts connections and never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    return server
+
+
+def refusing_port() -> socket.socket:
+    """A bound port nobody listens on: connecting is refused at once."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    return server
+
+
+class UnreachableDatabase(SimpleTestCase):
+    """Both drivers, both failure modes, whatever database the outer run uses."""
+
+    def test_refused_and_silent_servers_fail_within_10_s(self):
+        sockets = {"refused": refusing_port(), "silent": silent_server()}
+        self.addCleanup(lambda: [s.close() for s in sockets.values()])
+        with Project({"test_db": USES_DB}) as project:
+            runs = {}
+            for engine in ("postgresql", "mysql"):
+                for kind, server in sockets.items():
+                    port = server.getsockname()[1]
+                    name = f"{engine}_{kind}"
+                    project.write(
+                        f"e2eproject/{name}.py",
+                        "from e2eproject.settings import *  # noqa\n"
+                        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.{engine}', "
+                        f"'NAME': 'arunner_unreachable', 'USER': 'nobody', "
+                        f"'HOST': '127.0.0.1', 'PORT': '{port}'}}}}\n",
+                    )
+                    command = [sys.executable, "-m", "arunner", "--settings", f"e2eproject.{name}"]
+                    started = time.monotonic()
+                    process = subprocess.Popen(
+                        command, cwd=project.root, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True,
+                    )
+                    runs[name] = (process, started, port)
+            for name, (process, started, port) in runs.items():
+                with self.subTest(name):
+                    output, _ = process.communicate(timeout=RUN_TIMEOUT)
+                    elapsed = time.monotonic() - started
+                    self.assertEqual(process.returncode, 2, output)
+                    self.assertLess(elapsed, 10, output)
+                    self.assertIn(f"at 127.0.0.1:{port}", output)
+                    self.assertIn("unreachable", output)
+                    self.assertNotIn("Traceback", output)
+                    if name.endswith("refused"):
+                        self.assertRegex(output, "(?i)refused|can't connect")
+                    else:  # the driver's own timeout message
+                        self.assertRegex(output, "(?i)timeout|lost connection")

@@ -1,0 +1,119 @@
+"""What ``arunner`` prints: live progress on a terminal, dots or lines off it, colour rules."""
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+from django.test import SimpleTestCase
+
+from tests.e2e import RUN_TIMEOUT, Project
+
+THREE = """
+import time
+
+from django.test import SimpleTestCase
+
+
+class Three(SimpleTestCase):
+    def test_1_passes(self):
+        time.sleep(0.1)
+
+    def test_2_fails(self):
+        self.fail("boom")
+
+    def test_3_passes(self):
+        pass
+"""
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def run_on_terminal(project: Project, *args: str, env: dict | None = None) -> tuple[int, str]:
+    """Run ``arunner`` with a pseudo-terminal as stdin, stdout and stderr."""
+    controller, terminal = pty.openpty()
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", "TERM": "xterm"}
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        full_env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arunner", *args],
+        cwd=project.root,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**full_env, **(env or {})},
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    process.wait(timeout=RUN_TIMEOUT)
+    return process.returncode, b"".join(chunks).decode()
+
+
+class OnATerminal(SimpleTestCase):
+    def test_live_line_with_count_total_elapsed_and_current_test(self):
+        with Project({"test_three": THREE}) as project:
+            code, output = run_on_terminal(project)
+        self.assertEqual(code, 1, output)
+        self.assertIn("\r\x1b[K", output)  # the line is redrawn in place
+        updates = [ANSI.sub("", part) for part in output.split("\r")]
+        self.assertTrue(
+            any(re.match(r"\[0/3\] 0:00 e2eapp\.tests\.test_three\.Three\.test_1_passes", u)
+                for u in updates),
+            updates,
+        )
+        self.assertTrue(any(u.startswith("[3/3] 0:00 ") for u in updates), updates)
+        self.assertIn("\x1b[31m", output)  # failures in red on a terminal
+        plain = ANSI.sub("", output)
+        self.assertIn("FAIL test_2_fails", plain)  # announced as it happens
+        self.assertIn("FAIL: test_2_fails", plain)  # and detailed at the end
+        lines = [line for line in plain.replace("\r", "\n").splitlines() if line.strip()]
+        self.assertEqual(lines[-1], "2 passed, 1 failed, 0 skipped")
+
+    def test_no_color_on_a_terminal(self):
+        with Project({"test_three": THREE}) as project:
+            _, output = run_on_terminal(project, env={"NO_COLOR": "1"})
+            self.assertNotIn("\x1b[31m", output)
+            _, output = run_on_terminal(project, "--no-color")
+            self.assertNotIn("\x1b[31m", output)
+
+
+class OffATerminal(SimpleTestCase):
+    def test_dots_then_details_then_summary_then_closing_line(self):
+        with Project({"test_three": THREE}) as project:
+            run = project.run()
+        self.assertEqual(run.code, 1)
+        self.assertNotIn("\x1b[", run.output)
+        lines = run.output.splitlines()
+        self.assertIn(".F.", lines)
+        details = lines.index("FAIL: test_2_fails (e2eapp.tests.test_three.Three.test_2_fails)")
+        ran = next(i for i, line in enumerate(lines) if line.startswith("Ran 3 tests"))
+        self.assertLess(lines.index(".F."), details)
+        self.assertLess(details, ran)
+        self.assertIn("FAILED (failures=1)", lines[ran:])
+        self.assertEqual(run.closing_line, "2 passed, 1 failed, 0 skipped")
+
+    def test_a_line_per_test_at_verbosity_2(self):
+        with Project({"test_three": THREE}) as project:
+            run = project.run("-v", "2")
+        self.assertIn("test_1_passes (e2eapp.tests.test_three.Three.test_1_passes) ... ok",
+                      run.output)
+        self.assertIn("test_2_fails (e2eapp.tests.test_three.Three.test_2_fails) ... FAIL",
+                      run.output)
+
+    def test_force_color_off_a_terminal(self):
+        with Project({"test_three": THREE}) as project:
+            run = project.run(env={"FORCE_COLOR": "1"})
+            self.assertIn("\x1b[31mF\x1b[0m", run.output)
+            self.assertEqual(ANSI.sub("", run.closing_line), "2 passed, 1 failed, 0 skipped")
+            run = project.run(env={"FORCE_COLOR": "1", "NO_COLOR": "1"})  # NO_COLOR wins
+            self.assertNotIn("\x1b[", run.output)

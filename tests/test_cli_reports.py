@@ -1,0 +1,255 @@
+"""What ``arunner`` writes for CI: JUnit XML, durations, the last-failed record; Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+from django.test import SimpleTestCase
+
+from tests.e2e import RUN_TIMEOUT, Project
+
+#: Two classes, so ``--parallel 2`` really runs them in two workers. The strings hold
+#: characters XML cannot carry and the CDATA terminator.
+MIXED = """
+import asyncio
+import sys
+import time
+import unittest
+
+from django.test import SimpleTestCase, TestCase
+
+
+class First(SimpleTestCase):
+    def test_passes(self):
+        time.sleep(0.05)
+
+    def test_fails(self):
+        print("printed \\x1b[31m ]]> <&> \\x00\\x07")
+        sys.stderr.write("to stderr\\n")
+        self.assertEqual(1, 2, "nope \\x0c ]]> \\ud800")
+
+    def test_errors(self):
+        raise ValueError("bad \\x01 value ]]>")
+
+    @unittest.skip("not today ]]>")
+    def test_skipped(self):
+        pass
+
+    @unittest.expectedFailure
+    def test_expected_failure(self):
+        self.fail("known")
+
+
+class Second(TestCase):
+    async def test_async_passes(self):
+        await asyncio.sleep(0.05)
+
+    def test_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertLess(i, 2)
+"""
+
+EXPECTED = {
+    "First.test_passes": None,
+    "First.test_fails": "failure",
+    "First.test_errors": "error",
+    "First.test_skipped": "skipped",
+    "First.test_expected_failure": "skipped",
+    "Second.test_async_passes": None,
+    "Second.test_subtests": "failure",
+}
+
+
+def line_of(name):
+    lines = MIXED.strip().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if f"def {name}(" in line)
+
+
+class JUnitXml(SimpleTestCase):
+    def check_report(self, path, parallel):
+        tree = ET.parse(path)  # parses: the report is valid XML whatever the tests printed
+        suite = tree.getroot().find("testsuite")
+        self.assertEqual(suite.get("tests"), "7")
+        self.assertEqual(suite.get("failures"), "2")
+        self.assertEqual(suite.get("errors"), "1")
+        self.assertEqual(suite.get("skipped"), "2")
+        cases = {
+            f"{c.get('classname').rsplit('.', 1)[1]}.{c.get('name')}": c
+            for c in suite.iter("testcase")
+        }
+        self.assertEqual(set(cases), set(EXPECTED), parallel)
+        for key, element in EXPECTED.items():
+            case = cases[key]
+            self.assertEqual(case.get("classname").rsplit(".", 1)[0], "e2eapp.tests.test_mixed")
+            self.assertEqual(case.get("file"), os.path.join("e2eapp", "tests", "test_mixed.py"))
+            children = [child.tag for child in case if not child.tag.startswith("system")]
+            self.assertEqual(children, [element] if element else [], (key, parallel))
+        for key, case in cases.items():
+            self.assertEqual(case.get("line"), str(line_of(key.split(".")[1])), key)
+        # time measured where the test ran: the sleeping tests took their 50 ms
+        self.assertGreaterEqual(float(cases["First.test_passes"].get("time")), 0.04)
+        self.assertGreaterEqual(float(cases["Second.test_async_passes"].get("time")), 0.04)
+        failure = cases["First.test_fails"].find("failure")
+        self.assertIn("Traceback", failure.text)
+        self.assertIn("AssertionError", failure.get("message"))
+        self.assertIn("]]>", failure.get("message"))
+        self.assertIn("\\x0c", failure.get("message"))
+        self.assertIn("\\ud800", failure.text)
+        self.assertIn("printed \\x1b[31m ]]> <&> \\x00\\x07", cases["First.test_fails"]
+                      .find("system-out").text)
+        self.assertEqual(cases["First.test_fails"].find("system-err").text, "to stderr\n")
+        self.assertIsNone(cases["First.test_passes"].find("system-out"))
+        self.assertIn("ValueError", cases["First.test_errors"].find("error").text)
+        skipped = cases["First.test_skipped"].find("skipped")
+        self.assertEqual(skipped.get("message"), "not today ]]>")
+        xfail = cases["First.test_expected_failure"].find("skipped")
+        self.assertIn("Traceback", xfail.text)
+        self.assertIn("i=2", cases["Second.test_subtests"].find("failure").get("message"))
+
+    def test_serial_and_parallel_reports_are_the_same(self):
+        with Project({"test_mixed": MIXED}) as project:
+            run = project.run("--junit-xml", "reports/serial.xml")
+            self.assertEqual(run.code, 1, run.output)
+            self.check_report(project.root / "reports" / "serial.xml", "serial")
+            run = project.run("--junit-xml", "parallel.xml", "--parallel", "2")
+            self.assertEqual(run.code, 1, run.output)
+            self.check_report(project.root / "parallel.xml", "parallel")
+            self.assertEqual(run.closing_line, "3 passed, 3 failed, 1 skipped")
+
+
+class Durations(SimpleTestCase):
+    def test_table_and_file_on_every_python(self):
+        with Project({"test_mixed": MIXED}) as project:
+            run = project.run("--durations", "2", "--durations-file", "durations.json",
+                              "--parallel", "2")
+            lines = run.output.splitlines()
+            start = lines.index("Slowest test durations")
+            rows = lines[start + 2 : start + 4]
+            self.assertTrue(all(row.split()[0].endswith("s") for row in rows), rows)
+            self.assertEqual(
+                {row.split()[1].rsplit(".", 1)[1] for row in rows},
+                {"test_passes", "test_async_passes"},
+            )
+            self.assertLess(start, lines.index(next(x for x in lines if x.startswith("Ran "))))
+            data = json.loads((project.root / "durations.json").read_text())
+            self.assertEqual(data["version"], 1)
+            self.assertGreaterEqual(data["durations"]["e2eapp.tests.test_mixed.First.test_passes"],
+                                    0.04)
+            # a second run of one class keeps the other class's entries (shards share a file)
+            project.run("e2eapp.tests.test_mixed.First", "--durations-file", "durations.json")
+            data = json.loads((project.root / "durations.json").read_text())
+            self.assertIn("e2eapp.tests.test_mixed.Second.test_async_passes", data["durations"])
+
+
+FLAKY = """
+import os
+
+from django.test import SimpleTestCase
+
+
+class Flaky(SimpleTestCase):
+    def test_a_stable(self):
+        pass
+
+    def test_b_broken(self):
+        self.assertFalse(os.path.exists("broken"), "the file says so")
+
+    def test_c_stable(self):
+        pass
+
+
+class Other(SimpleTestCase):
+    def test_other(self):
+        pass
+"""
+
+
+class LastFailed(SimpleTestCase):
+    def test_lf_and_ff(self):
+        with Project({"test_flaky": FLAKY}) as project:
+            (project.root / "broken").touch()
+            run = project.run("--lf")
+            self.assertIn("no recorded failures", run.output)
+            self.assertEqual(run.closing_line, "3 passed, 1 failed, 0 skipped")
+            cache = project.root / ".arunner_cache"
+            self.assertEqual((cache / ".gitignore").read_text().splitlines()[-1], "*")
+            run = project.run("--lf", "-v", "2")
+            self.assertEqual(run.closing_line, "0 passed, 1 failed, 0 skipped")
+            run = project.run("--ff", "-v", "2")
+            ran = [line.split(" ")[0] for line in run.output.splitlines() if " ... " in line]
+            self.assertEqual(ran[0], "test_b_broken")
+            self.assertEqual(len(ran), 4)
+            (project.root / "broken").unlink()
+            run = project.run("--lf")
+            self.assertEqual(run.closing_line, "1 passed, 0 failed, 0 skipped")
+            run = project.run("--lf")  # nothing failed last time: everything runs
+            self.assertEqual(run.closing_line, "4 passed, 0 failed, 0 skipped")
+            data = json.loads((cache / "lastfailed.json").read_text())
+            self.assertEqual(data["failed"], [])
+
+    def test_a_recorded_failure_whose_test_is_gone_is_skipped(self):
+        with Project({"test_flaky": FLAKY}) as project:
+            cache = project.root / ".arunner_cache"
+            cache.mkdir()
+            gone = "e2eapp.tests.test_flaky.Flaky.test_gone"
+            (cache / "lastfailed.json").write_text(json.dumps({"failed": [gone]}))
+            run = project.run("--lf")
+        self.assertEqual(run.code, 0, run.output)
+        self.assertEqual(run.closing_line, "0 passed, 0 failed, 0 skipped")
+
+
+SLOW = """
+import pathlib
+import time
+
+from django.test import SimpleTestCase
+
+
+class Slow(SimpleTestCase):
+    def test_1_quick(self):
+        pass
+
+    def test_2_slow(self):
+        pathlib.Path("started").touch()
+        time.sleep({sleep})
+
+    def test_3_never(self):
+        pass
+"""
+
+
+class Interrupted(SimpleTestCase):
+    def interrupt(self, project, times):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arunner", "--junit-xml", "report.xml"],
+            cwd=project.root,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (project.root / "started").exists():
+            self.assertLess(time.monotonic(), deadline)
+            if proc.poll() is not None:
+                self.fail(proc.communicate()[0])
+            time.sleep(0.05)
+        for _ in range(times):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+        output, _ = proc.communicate(timeout=RUN_TIMEOUT)
+        return proc.returncode, output
+
+    def test_ctrl_c_exits_130_and_writes_the_report(self):
+        for times, sleep in ((1, 1.0), (2, 30)):
+            with self.subTest(times=times), Project({"test_slow": SLOW.format(sleep=sleep)}) as p:
+                code, output = self.interrupt(p, times)
+                self.assertEqual(code, 130, output)
+                names = [c.get("name") for c in ET.parse(p.root / "report.xml").iter("testcase")]
+                self.assertIn("test_1_quick", names)
+                self.assertNotIn("test_3_never", names)
