@@ -72,7 +72,7 @@ def command_options() -> list[commandline.RunnerOption]:
             "settings",
             envvar="DJANGO_SETTINGS_MODULE",
             default=lambda: config.settings_from_manage_py(Path.cwd()),
-            show_default="DJANGO_SETTINGS_MODULE, else [tool.arunner], else manage.py's",
+            show_default="from DJANGO_SETTINGS_MODULE, [tool.arunner] or manage.py",
             metavar="MODULE",
             help="The settings module, e.g. myproject.settings.",
         ),

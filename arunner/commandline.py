@@ -194,7 +194,11 @@ def to_click(recorded: Recorded, group: str) -> RunnerOption:
     metavar = action.metavar or (
         "[" + "|".join(map(str, action.choices)) + "]" if action.choices else action.dest.upper()
     )
-    typed: dict[str, Any] = {"type": ArgparseType(action), "metavar": metavar}
+    typed: dict[str, Any] = {
+        "type": ArgparseType(action),
+        "metavar": metavar,
+        "show_default": action.default not in (None, False, argparse.SUPPRESS),
+    }
     if kind == "append":
         return RunnerOption([*flags, action.dest], multiple=True, **typed, **common)
     if kind == "store" and action.nargs is None:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from .options import REPORTS_GROUP
 from .reports import TestReport
 
 SEPARATOR = "-" * 70
@@ -25,8 +26,9 @@ FORMAT_VERSION = 1
 
 def add_arguments(parser: Any) -> None:
     """``--durations N`` as Django defines it on Python 3.12+, for Python 3.11 too."""
+    group = parser.add_argument_group(REPORTS_GROUP)
     with contextlib.suppress(argparse.ArgumentError):  # Django already defines it
-        parser.add_argument(
+        group.add_argument(
             "--durations",
             dest="durations",
             type=int,

@@ -119,7 +119,7 @@ class JUnitXml(SimpleTestCase):
             run = project.run("--junit-xml", "parallel.xml", "--parallel", "2")
             self.assertEqual(run.code, 1, run.output)
             self.check_report(project.root / "parallel.xml", "parallel")
-            self.assertEqual(run.closing_line, "3 passed, 3 failed, 1 skipped")
+            self.assertIn(" 3 failed, ", run.closing_line)
 
 
 class Durations(SimpleTestCase):

@@ -1,0 +1,88 @@
+"""``coverage run -m arunner`` sees code run inside coroutine tests and worker threads."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.test import SimpleTestCase
+
+from tests.e2e import RUN_TIMEOUT, Project
+
+WORK = """
+def in_coroutine_test():
+    return "coroutine"
+
+
+def in_to_thread():
+    return "to_thread"
+
+
+def in_executor():
+    return "executor"
+
+
+def in_thread(box):
+    box.append("thread")
+
+
+def never_called():
+    return "never"
+"""
+
+TESTS = """
+import asyncio
+import threading
+
+from django.test import SimpleTestCase
+
+from e2eapp import work
+
+
+class Covered(SimpleTestCase):
+    async def test_async_paths(self):
+        self.assertEqual(work.in_coroutine_test(), "coroutine")
+        self.assertEqual(await asyncio.to_thread(work.in_to_thread), "to_thread")
+        loop = asyncio.get_running_loop()
+        self.assertEqual(await loop.run_in_executor(None, work.in_executor), "executor")
+
+    def test_plain_thread(self):
+        box = []
+        thread = threading.Thread(target=work.in_thread, args=(box,))
+        thread.start()
+        thread.join()
+        self.assertEqual(box, ["thread"])
+"""
+
+
+def body_line(source: str, function: str) -> int:
+    """The line of the first statement of ``function`` in ``source`` (as the project writes it)."""
+    lines = source.strip().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if f"def {function}(" in line) + 1
+
+
+class Coverage(SimpleTestCase):
+    def test_coverage_sees_async_tests_and_worker_threads(self):
+        with Project({"test_covered": TESTS}) as project:
+            project.write("e2eapp/work.py", WORK)
+            run = subprocess.run(
+                [sys.executable, "-m", "coverage", "run", "--source", "e2eapp", "-m", "arunner"],
+                cwd=project.root,
+                env={**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings"},
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT, check=False,
+            )
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+            subprocess.run(
+                [sys.executable, "-m", "coverage", "json", "-o", "coverage.json"],
+                cwd=project.root, capture_output=True, check=True, timeout=RUN_TIMEOUT,
+            )
+            data = json.loads((project.root / "coverage.json").read_text())
+        executed = next(
+            f["executed_lines"] for name, f in data["files"].items() if name.endswith("work.py")
+        )
+        for function in ("in_coroutine_test", "in_to_thread", "in_executor", "in_thread"):
+            self.assertIn(body_line(WORK, function), executed, function)
+        self.assertNotIn(body_line(WORK, "never_called"), executed)
+
