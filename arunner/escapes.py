@@ -1,30 +1,71 @@
-"""ORM statements from threads other than the test's: refused, with a message that says why.
+"""ORM statements from outside the test's transaction: refused, routed in, or caught as leaks.
 
 Django gives every thread its own connection, so an ORM call from ``asyncio.to_thread``,
 ``run_in_executor``, anyio's thread pool (every FastAPI sync endpoint) or a plain thread runs
-outside the test's transaction and commits (design notes, section 1). The guard watches every
-connection created off the test's thread and refuses its statements while a test that relies
-on a rollback is running, or between tests; ``TransactionTestCase`` tests commit by design and
-are left alone. Connections opened by worker threads are closed after every test.
+outside the test's transaction and commits (design notes, section 1). While a test that relies
+on a rollback runs, the guard:
+
+* in strict mode (the default) refuses every statement of a connection created off the
+  test's thread, and fails the test even if the thread swallowed the error;
+* in route mode runs those threads' calls on the test's own connection (``route``);
+* in every mode refuses writes through any other connection of the test's thread (a second
+  wrapper made by hand, another ``ConnectionHandler``): leak detection.
+
+``TransactionTestCase`` tests commit by design and are left alone. Connections opened by
+worker threads are closed after every test and when the run ends.
+
+Which test a worker's call belongs to is process-global state (the running test), refined
+twice: the session of a coroutine test rides in a ContextVar (``loop.OWNER``) into
+``to_thread``, anyio and ``sync_to_async`` workers (not into ``run_in_executor`` jobs), and
+a thread started before the running test (``ThreadWatch`` records them) belongs to an earlier
+one. Calls of an earlier test are refused: they never run in the current test, and do not
+fail it.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.utils import DatabaseError
+
+from . import inventory, sqlkind
+from .loop import OWNER
+from .options import DB_THREAD_MODES
+from .route import RouteSession
+
+if TYPE_CHECKING:
+    from .pending import ThreadWatch
 
 __unittest = True
 
 _MAX_SQL = 300
 
+#: The class attribute that picks a test class's mode: "strict" or "route".
+CLASS_ATTRIBUTE = "arunner_db_threads"
+
+_FIXES = (
+    "Fix it with one of:\n"
+    "  - make the call thread-sensitive: sync_to_async(fn) (thread_sensitive=True is the "
+    "default) instead of to_thread / run_in_executor / a thread;\n"
+    "  - route worker-thread ORM calls into the test: --db-threads route, "
+    f"ARUNNER_DB_THREADS=route, or {CLASS_ATTRIBUTE} = 'route' on the test class;\n"
+    "  - use TransactionTestCase, which commits and flushes."
+)
+
 
 class EscapedQueryError(DatabaseError):
     """A worker thread ran SQL outside the test's transaction."""
+
+
+class LeakedWriteError(EscapedQueryError):
+    """A write went through a connection other than the test's own, outside its transaction."""
 
 
 _strays: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
@@ -63,86 +104,224 @@ def refuse_strays(threads: list[threading.Thread]) -> None:
 
 
 class Scope:
-    """The test currently running, as the guard on worker threads sees it (process-global:
-    a ContextVar does not follow ``run_in_executor``)."""
+    """One test as the guard sees it: its mode, what it was refused, its route session."""
 
-    __slots__ = ("escapes", "open", "test_id")
+    __slots__ = ("earlier", "expected", "failures", "mode", "route", "test_id")
 
-    def __init__(self, test_id: str | None, open: bool) -> None:
+    def __init__(
+        self, test_id: str | None, mode: str, earlier: frozenset[threading.Thread] = frozenset()
+    ) -> None:
         self.test_id = test_id
-        self.open = open
-        self.escapes: list[str] = []
+        self.mode = mode
+        #: Non-pool threads started before this test: their calls belong to earlier tests.
+        self.earlier = earlier
+        self.failures: list[EscapedQueryError] = []
+        self.expected: list[str] | None = None
+        self.route: RouteSession | None = None
+
+    @property
+    def open(self) -> bool:
+        """True when threads may commit beside the test (``TransactionTestCase``)."""
+        return self.mode == "open"
+
+
+def test_mode(test: Any, open: bool, default: str) -> tuple[str, str | None]:
+    """The test's mode and, for a bad class attribute, the error to fail it with."""
+    if open:
+        return "open", None
+    chosen = getattr(test, CLASS_ATTRIBUTE, None)
+    if chosen is None:
+        return default, None
+    if chosen not in DB_THREAD_MODES:
+        return default, (
+            f"{type(test).__qualname__}.{CLASS_ATTRIBUTE} = {chosen!r} is not one of "
+            f"{', '.join(DB_THREAD_MODES)}; the test ran in {default} mode."
+        )
+    return chosen, None
 
 
 class ThreadGuard:
-    """Guards connections created off the home thread, and closes them after each test."""
+    """Watches every connection the run creates; routes, refuses and closes per test."""
 
-    def __init__(self) -> None:
+    active: ClassVar[ThreadGuard | None] = None
+
+    def __init__(self, aliases: Iterable[str] = (), threads: ThreadWatch | None = None) -> None:
         self.home = threading.get_ident()
-        self.scope = Scope(None, open=False)
-        self._foreign: weakref.WeakSet[BaseDatabaseWrapper] = weakref.WeakSet()
+        self.aliases = frozenset(aliases)
+        self.threads = threads
+        self.scope = Scope(None, "strict")
+        self._foreign: set[BaseDatabaseWrapper] = set()
 
     def install(self) -> None:
         connection_created.connect(self._watch, dispatch_uid="arunner-thread-guard")
+        ThreadGuard.active = self
 
     def uninstall(self) -> None:
+        ThreadGuard.active = None
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test_id: str, open: bool) -> Scope:
-        self.scope = Scope(test_id, open)
-        return self.scope
+    def begin(self, test: Any, open: bool, mode: str) -> Scope:
+        """Start guarding ``test``: ``open`` for tests that commit, ``mode`` the run's."""
+        chosen, problem = test_mode(test, open, mode)
+        started = self.threads.started if self.threads is not None else ()
+        scope = Scope(test.id(), chosen, frozenset(started) if started else frozenset())
+        if problem is not None:
+            scope.failures.append(EscapedQueryError(problem))
+        self.scope = scope
+        if chosen == "route":
+            test_id = scope.test_id
+            scope.route = RouteSession(self.aliases, self.home, lambda: self.origin() == test_id)
+            scope.route.begin()
+        return scope
 
     def end(self, scope: Scope) -> None:
-        """Close worker connections; fail the test if any of its threads escaped."""
-        self.scope = Scope(None, open=False)
-        self.close_foreign()
-        if scope.escapes:
-            raise EscapedQueryError(scope.escapes[0])
+        """Stop routing, close worker connections; fail the test for what it was refused."""
+        try:
+            if scope.route is not None:
+                scope.failures += map(EscapedQueryError, scope.route.end())
+        finally:
+            self.scope = Scope(None, "strict")
+            self.close_foreign()
+        if scope.failures:
+            first = scope.failures[0]
+            more = len(scope.failures) - 1
+            if more:
+                first.args = (f"{first.args[0]}\n(and {more} more refused in this test)",)
+            raise first
+
+    def origin(self) -> str | None:
+        """The id of the test a worker thread's call belongs to (None: an earlier test)."""
+        session = OWNER.get()
+        if session is not None:
+            return str(session)
+        thread = threading.current_thread()
+        if thread in _orphans or thread in self.scope.earlier:
+            return None
+        return self.scope.test_id
 
     def close_foreign(self) -> None:
-        for connection in list(self._foreign):
-            if connection.connection is None:
+        """Close the connections worker threads opened (left alone: one shared on purpose,
+        as ``LiveServerTestCase`` shares the in-memory SQLite one with its server thread)."""
+        while self._foreign:
+            connection = self._foreign.pop()
+            with suppress(ValueError):
+                connection.execute_wrappers.remove(self._refuse)
+            if connection.connection is None or connection.allow_thread_sharing:
                 continue
             connection.inc_thread_sharing()
             try:
-                connection.close()
+                _really_close(connection)
             finally:
                 connection.dec_thread_sharing()
 
     def _watch(self, sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-        if threading.get_ident() == self.home:
+        if threading.get_ident() != self.home:
+            self._foreign.add(connection)
+            hook = self._refuse
+        elif _is_the_threads_own(connection):
             return
-        self._foreign.add(connection)
-        if self._check not in connection.execute_wrappers:
-            connection.execute_wrappers.append(self._check)
+        else:
+            hook = self._refuse_writes
+        if hook not in connection.execute_wrappers:
+            connection.execute_wrappers.append(hook)
 
-    def _check(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
+    def _refuse(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
+        """On a connection a worker thread opened: nothing runs while a test needs a rollback."""
         scope = self.scope
         if scope.open:
             return execute(sql, params, many, context)
-        message = self._message(scope, context["connection"], sql)
-        if threading.current_thread() not in _orphans:
-            scope.escapes.append(message)
+        origin = self.origin()
+        message = self._escape_message(scope, origin, context["connection"], sql)
+        if origin is not None and origin == scope.test_id:
+            self._charge(scope, EscapedQueryError(message))
         raise EscapedQueryError(message)
 
-    def _message(self, scope: Scope, connection: BaseDatabaseWrapper, sql: str) -> str:
-        thread = threading.current_thread().name
-        statement = sql if len(sql) <= _MAX_SQL else sql[:_MAX_SQL] + "..."
-        if threading.current_thread() in _orphans:
-            who = "a later test (an earlier test left this thread running)"
-        elif scope.test_id:
-            who = f"test {scope.test_id}"
-        else:
-            who = "no running test (between tests)"
-        return (
-            f"arunner refused SQL from thread {thread!r} on database {connection.alias!r} "
-            f"during {who}: {statement}\n"
-            "That thread has its own connection, outside the test's transaction: the write "
-            "would commit and survive the test. Fix it with one of:\n"
-            "  - make the call thread-sensitive: sync_to_async(fn) (thread_sensitive=True is "
-            "the default) instead of to_thread / run_in_executor / a thread;\n"
-            "  - route worker-thread ORM calls into the test: --db-threads route, "
-            "ARUNNER_DB_THREADS=route, or arunner_db_threads = 'route' on the test class;\n"
-            "  - use TransactionTestCase, which commits and flushes."
+    def _refuse_writes(
+        self, execute: Any, sql: str, params: Any, many: bool, context: dict
+    ) -> Any:
+        """On another connection of the test's thread: reads pass, writes would commit."""
+        scope = self.scope
+        connection = context["connection"]
+        if (
+            scope.open
+            or scope.test_id is None
+            or not sqlkind.writes(sql)
+            or inventory.in_test_atomic(connection)
+        ):
+            return execute(sql, params, many, context)
+        error = LeakedWriteError(
+            f"arunner refused a write from thread {threading.current_thread().name!r} through "
+            f"a connection to {connection.alias!r} that is not the test's own, during test "
+            f"{scope.test_id}: {_short(sql)}\n"
+            "It is outside the test's rolled-back transaction, so it would commit and survive "
+            "the test. Use the test's connection (django.db.connections[alias] on the test's "
+            "thread) instead of a second one."
         )
+        if threading.get_ident() == self.home or self.origin() == scope.test_id:
+            self._charge(scope, error)
+        raise error
+
+    def _charge(self, scope: Scope, error: EscapedQueryError) -> None:
+        if scope.expected is not None:
+            scope.expected.append(str(error))
+        else:
+            scope.failures.append(error)
+
+    def _escape_message(
+        self, scope: Scope, origin: str | None, connection: BaseDatabaseWrapper, sql: str
+    ) -> str:
+        thread = threading.current_thread().name
+        head = f"arunner refused SQL from thread {thread!r} on database {connection.alias!r}"
+        if origin is not None and origin == scope.test_id:
+            return (
+                f"{head} during test {scope.test_id}: {_short(sql)}\n"
+                "That thread has its own connection, outside the test's transaction: the write "
+                f"would commit and survive the test. {_FIXES}"
+            )
+        started_by = f"test {origin}" if origin else "an earlier test"
+        running = f"test {scope.test_id}" if scope.test_id else "no test (between tests)"
+        return (
+            f"{head}: {_short(sql)}\n"
+            f"The work belongs to {started_by}, which has ended; running now: {running}. "
+            "Work a test starts (threads, executor jobs, tasks) must finish before the test "
+            "does: its statements never run in a later test."
+        )
+
+
+def _short(sql: str) -> str:
+    return sql if len(sql) <= _MAX_SQL else sql[:_MAX_SQL] + "..."
+
+
+def _is_the_threads_own(connection: BaseDatabaseWrapper) -> bool:
+    alias = connection.alias
+    return alias in connections.settings and connections[alias] is connection
+
+
+def _really_close(connection: BaseDatabaseWrapper) -> None:
+    """Close, including a worker's connection to an in-memory SQLite test database, which
+    ``close()`` keeps open (closing the last one would drop the database; the test's thread
+    holds another)."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+        BaseDatabaseWrapper.close(connection)
+    else:
+        connection.close()
+
+
+@contextmanager
+def expected_refusals() -> Iterator[list[str]]:
+    """Collect the refusals of the running test inside the block instead of failing it.
+
+    For tests that check that some code is refused: ``with expected_refusals() as refused:``
+    then assert on ``refused`` (the messages).
+    """
+    guard = ThreadGuard.active
+    if guard is None or guard.scope.test_id is None:
+        raise RuntimeError("expected_refusals() works only inside a test run by arunner")
+    scope = guard.scope
+    collected: list[str] = []
+    previous, scope.expected = scope.expected, collected
+    try:
+        yield collected
+    finally:
+        scope.expected = previous

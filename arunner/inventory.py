@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import AsyncToSync
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 #: ``asyncio.events`` exports these two in ``__all__`` but documents them as internal. The
@@ -80,3 +81,43 @@ def is_shielded(task: Any) -> bool:
 def cleanup_count(test: unittest.TestCase) -> int:
     """How many cleanups a test has registered (``TestCase._cleanups``)."""
     return len(test._cleanups)  # type: ignore[attr-defined]
+
+
+def connection_storage(handler: Any) -> Any:
+    """``ConnectionHandler._connections``: the thread-local storage behind ``connections[alias]``.
+
+    Route mode stands a routing object in for it, so a worker thread's lookup can resolve to
+    the test's own wrapper without touching that thread's storage.
+    """
+    return handler._connections
+
+
+def set_connection_storage(handler: Any, storage: Any) -> None:
+    handler._connections = storage
+
+
+#: ``django.db.transaction.Atomic`` calls itself "a private API". Route mode wraps its
+#: ``__enter__`` / ``__exit__`` so that a worker's atomic block on the test's connection is
+#: one unit, and so that its outermost block behaves as a transaction of its own.
+ATOMIC_ENTER: Callable[..., Any] = transaction.Atomic.__enter__
+ATOMIC_EXIT: Callable[..., Any] = transaction.Atomic.__exit__
+
+#: ``transaction.mark_for_rollback_on_error``, "an internal low-level utility" that
+#: ``Model.save``, ``QuerySet.update`` and deletions look up on the module at each call. On a
+#: routed worker outside any atomic block it must not mark the test's transaction for
+#: rollback: on a connection of its own the worker would be in autocommit.
+MARK_FOR_ROLLBACK_ON_ERROR: Callable[..., Any] = transaction.mark_for_rollback_on_error
+
+
+class TransactionPatches:
+    """The route-mode replacements of the three names above, until ``undo``."""
+
+    def __init__(self, enter: Callable[..., Any], exit: Callable[..., Any], mark: Any) -> None:
+        transaction.Atomic.__enter__ = enter  # type: ignore[method-assign]
+        transaction.Atomic.__exit__ = exit  # type: ignore[method-assign]
+        transaction.mark_for_rollback_on_error = mark
+
+    def undo(self) -> None:
+        transaction.Atomic.__enter__ = ATOMIC_ENTER  # type: ignore[method-assign]
+        transaction.Atomic.__exit__ = ATOMIC_EXIT  # type: ignore[method-assign]
+        transaction.mark_for_rollback_on_error = MARK_FOR_ROLLBACK_ON_ERROR

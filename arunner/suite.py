@@ -60,7 +60,7 @@ class RunContext:
         self.config = config
         self.bridges = Bridges(config.executor)
         self.threads = ThreadWatch()
-        self.guard = ThreadGuard()
+        self.guard = ThreadGuard(config.test_aliases, self.threads)
         self.protection = isolation.ConnectionProtection(config.test_aliases)
         self._class: type | None = None
         self._class_bridge: Bridge | None = None
@@ -95,7 +95,7 @@ class RunContext:
             self._class = cls
             if issubclass(cls, TestCase):
                 _make_class_hook_sync(cls, "setUpTestData")
-        scope = self.guard.begin(test.id(), open=not testcase.holds_atomic(test))
+        scope = self.guard.begin(test, not testcase.holds_atomic(test), self.config.db_threads)
         test.addCleanup(self.guard.end, scope)
         if testcase.is_coroutine_test(test):
             atomics = None

@@ -113,3 +113,61 @@ class CleanupCount(SimpleTestCase):
         before = inventory.cleanup_count(self)
         self.addCleanup(lambda: None)
         self.assertEqual(inventory.cleanup_count(self), before + 1)
+
+
+class RoutePrivates(SimpleTestCase):
+    """The names route mode touches (``arunner.route``)."""
+
+    def test_connection_storage_backs_connection_lookups(self):
+        from django.db import connections
+
+        storage = inventory.connection_storage(connections)
+        self.assertIn("getattr(self._connections, alias)", _source(type(connections).__getitem__))
+        self.assertIn("hasattr(self._connections, alias)", _source(type(connections).all))
+
+        class Spy:
+            def __getattr__(self, alias):
+                return ("spied", alias)
+
+        inventory.set_connection_storage(connections, Spy())
+        try:
+            self.assertEqual(connections["default"], ("spied", "default"))
+        finally:
+            inventory.set_connection_storage(connections, storage)
+        self.assertIs(inventory.connection_storage(connections), storage)
+
+    def test_atomic_methods_are_the_class_ones(self):
+        self.assertIs(inventory.ATOMIC_ENTER, transaction.Atomic.__enter__)
+        self.assertIs(inventory.ATOMIC_EXIT, transaction.Atomic.__exit__)
+        self.assertIs(type(transaction.atomic()), transaction.Atomic)
+        for attribute in ("using", "savepoint"):
+            self.assertIn(f"self.{attribute}", _source(transaction.Atomic.__init__))
+
+    def test_mark_for_rollback_is_looked_up_on_the_module_at_each_call(self):
+        from django.db.models import base, deletion, query
+
+        self.assertIs(inventory.MARK_FOR_ROLLBACK_ON_ERROR, transaction.mark_for_rollback_on_error)
+        for module, function in (
+            (base, base.Model.save_base),
+            (query, query.QuerySet.update),
+            (deletion, deletion.Collector.delete),
+        ):
+            self.assertIs(module.transaction, transaction, module.__name__)
+            self.assertIn("transaction.mark_for_rollback_on_error(", _source(function))
+
+    def test_transaction_patches_replace_and_restore(self):
+        def enter(atomic):
+            raise AssertionError("patched")
+
+        patches = inventory.TransactionPatches(enter, inventory.ATOMIC_EXIT, lambda using: None)
+        try:
+            self.assertIs(transaction.Atomic.__enter__, enter)
+            self.assertIsNone(transaction.mark_for_rollback_on_error("default"))
+        finally:
+            patches.undo()
+        self.assertIs(transaction.Atomic.__enter__, inventory.ATOMIC_ENTER)
+        self.assertIs(transaction.mark_for_rollback_on_error, inventory.MARK_FOR_ROLLBACK_ON_ERROR)
+
+
+def _source(function):
+    return inspect.getsource(function)
