@@ -12,7 +12,8 @@ from typing import TextIO
 
 def counts(result: unittest.TestResult) -> tuple[int, int, int]:
     """(passed, failed, skipped); failed counts failures, errors and unexpected successes."""
-    failed_entries = [test for test, _ in (*result.failures, *result.errors)]
+    # entries are (test, traceback), or (test, traceback, sql) under --debug-sql
+    failed_entries = [entry[0] for entry in (*result.failures, *result.errors)]
     failed = len(failed_entries) + len(result.unexpectedSuccesses)
     failed_tests = {
         id(getattr(test, "test_case", test))

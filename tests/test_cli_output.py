@@ -117,3 +117,12 @@ class OffATerminal(SimpleTestCase):
             self.assertEqual(ANSI.sub("", run.closing_line), "2 passed, 1 failed, 0 skipped")
             run = project.run(env={"FORCE_COLOR": "1", "NO_COLOR": "1"})  # NO_COLOR wins
             self.assertNotIn("\x1b[", run.output)
+
+    def test_debug_sql_and_other_django_options_keep_the_closing_line(self):
+        with Project({"test_three": THREE}) as project:
+            for args in (["--debug-sql"], ["--timing", "--shuffle", "--reverse", "-b"],
+                         ["--parallel", "2", "--debug-sql"], ["-v", "0"]):
+                with self.subTest(args=args):
+                    run = project.run(*args)
+                    self.assertEqual(run.code, 1, run.output)
+                    self.assertEqual(run.closing_line, "2 passed, 1 failed, 0 skipped")
