@@ -303,7 +303,7 @@ def _report(exc: BaseException, show_traceback: bool) -> None:
 def run(args: Sequence[str]) -> int:
     """Run the command with ``args``; the exit code (``ExitCode``)."""
     args = list(args)
-    wants_help = any(a in ("-h", "--help") for a in args)
+    wants_help = any(a in ("-h", "--help", "--version") for a in args)  # work without settings
     show_traceback = "--traceback" in args
     try:
         file_config = config.load(Path.cwd())

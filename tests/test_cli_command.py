@@ -84,6 +84,8 @@ class SettingsDiscovery(SimpleTestCase):
     def test_no_settings_anywhere_is_a_configuration_error(self):
         with Project({"test_ok": PASSING}) as project:
             (project.root / "manage.py").unlink()
+            for informs in ("--help", "--version"):  # these work without settings
+                self.assertEqual(project.run(informs, unset=("DJANGO_SETTINGS_MODULE",)).code, 0)
             run = project.run(unset=("DJANGO_SETTINGS_MODULE",))
         self.assertEqual(run.code, 2, run.output)
         self.assertIn("arunner: error: no settings module found", run.output)
