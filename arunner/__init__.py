@@ -4,5 +4,6 @@ Set ``TEST_RUNNER = "arunner.AsyncDiscoverRunner"`` or run the ``arunner`` comma
 """
 
 from .runner import AsyncDiscoverRunner
+from .timeouts import timeout
 
-__all__ = ["AsyncDiscoverRunner"]
+__all__ = ["AsyncDiscoverRunner", "timeout"]

@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 EXECUTORS = ("inline", "hop")
 
+#: With ``--asyncio-debug``, a callback that holds the loop longer than this is reported.
+SLOW_CALLBACK = 0.1
+
 
 class OutsideTestError(RuntimeError):
     """A thread-sensitive call arrived when no test of this loop could serve it."""
@@ -94,10 +97,10 @@ class TrackedJob:
         self.site = site
 
 
-class ArunnerEventLoop(asyncio.SelectorEventLoop):
-    """A selector loop that records where tasks and executor jobs come from.
-
-    The records let the drain name what a test left running (issue: "where it was created").
+class TrackingLoop(asyncio.AbstractEventLoop):
+    """What arunner adds to an event loop (asyncio's or uvloop's): it records where tasks and
+    executor jobs come from, so the drain can name what a test left running, and it keeps
+    thread-sensitive calls on the fast path.
     """
 
     def __init__(self) -> None:
@@ -139,6 +142,22 @@ class ArunnerEventLoop(asyncio.SelectorEventLoop):
         if callback == self.create_task and threading.get_ident() == self.owner_ident:
             raise RuntimeError("arunner: this loop cannot run work for its own thread now")
         return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+class ArunnerEventLoop(TrackingLoop, asyncio.SelectorEventLoop):
+    """asyncio's default loop, tracked."""
+
+
+@functools.cache
+def loop_class(kind: str) -> type[TrackingLoop]:
+    """The loop class for ``--loop``: asyncio's selector loop or uvloop's, tracked."""
+    if kind == "asyncio":
+        return ArunnerEventLoop
+    try:
+        import uvloop
+    except ImportError:
+        raise RuntimeError("--loop uvloop needs uvloop: pip install uvloop") from None
+    return type("ArunnerUVLoop", (TrackingLoop, uvloop.Loop), {})
 
 
 class InlineExecutor(Executor):
@@ -253,7 +272,7 @@ class Bridge:
     """
 
     executor: InlineExecutor | HomeThreadExecutor
-    loop: ArunnerEventLoop
+    loop: TrackingLoop
     context: contextvars.Context
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -279,8 +298,8 @@ class Bridge:
         """Run a coroutine on the loop from the main thread and return its result."""
         return self.wait(self.start(coro))  # type: ignore[no-any-return]
 
-    def _new_loop(self) -> ArunnerEventLoop:
-        loop = ArunnerEventLoop()
+    def _new_loop(self, factory: Callable[[], TrackingLoop]) -> TrackingLoop:
+        loop = factory()
         inventory.loop_thread_executors[loop] = self.executor
         self.context = contextvars.copy_context()
         self._sensitive = ThreadSensitiveContext(executor=self.executor)
@@ -314,9 +333,9 @@ class Bridge:
 class InlineBridge(Bridge):
     """The loop runs on the main thread, which also holds the test's atomics."""
 
-    def __init__(self, executor: InlineExecutor) -> None:
+    def __init__(self, executor: InlineExecutor, factory: Callable[[], TrackingLoop]) -> None:
         self.executor = executor
-        self.loop = self._new_loop()
+        self.loop = self._new_loop(factory)
         self.loop.owner_ident = threading.get_ident()
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -370,10 +389,15 @@ def _copy_outcome(task: asyncio.Task[Any], future: concurrent.futures.Future[Any
 class HopBridge(Bridge):
     """The loop runs on the loop thread; the main thread serves E while it waits."""
 
-    def __init__(self, executor: HomeThreadExecutor, thread: LoopThread) -> None:
+    def __init__(
+        self,
+        executor: HomeThreadExecutor,
+        thread: LoopThread,
+        factory: Callable[[], TrackingLoop],
+    ) -> None:
         self.executor = executor
         self.thread = thread
-        self.loop = self._new_loop()
+        self.loop = self._new_loop(factory)
         started = threading.Event()
         self.loop.call_soon(started.set)
         self._running = thread.submit(self._run_forever)
@@ -421,12 +445,21 @@ class HopBridge(Bridge):
 class Bridges:
     """Makes bridges of the chosen kind, sharing one executor (and loop thread) among them."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, loop: str = "asyncio", debug: bool = False) -> None:
         if kind not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {kind!r}")
         self.kind = kind
+        self._loop_class = loop_class(loop)
+        self._debug = debug
         self._executor: InlineExecutor | HomeThreadExecutor | None = None
         self._thread = LoopThread()
+
+    def _make_loop(self) -> TrackingLoop:
+        loop = self._loop_class()
+        if self._debug:
+            loop.set_debug(True)
+            loop.slow_callback_duration = SLOW_CALLBACK
+        return loop
 
     def new(self) -> Bridge:
         ident = threading.get_ident()
@@ -435,8 +468,8 @@ class Bridges:
                 InlineExecutor(ident) if self.kind == "inline" else HomeThreadExecutor(ident)
             )
         if isinstance(self._executor, InlineExecutor):
-            return InlineBridge(self._executor)
-        return HopBridge(self._executor, self._thread)
+            return InlineBridge(self._executor, self._make_loop)
+        return HopBridge(self._executor, self._thread, self._make_loop)
 
     def shutdown(self) -> None:
         self._thread.shutdown()

@@ -21,6 +21,8 @@ DB_THREAD_MODES = ("strict", "route")
 LOOP_GROUP = "arunner: event loop"
 REPORTS_GROUP = "arunner: reports"
 RERUNS_GROUP = "arunner: reruns"
+DIAGNOSTICS_GROUP = "arunner: timeouts and diagnostics"
+LOOPS = ("asyncio", "uvloop")
 
 
 class OptionError(ValueError):
@@ -148,6 +150,51 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+OPTIONS += (
+    Option(
+        "timeout",
+        0.0,
+        "Fail a test that runs longer than SECONDS (0: no limit); a test or class can set "
+        "its own with @arunner.timeout(SECONDS) or arunner_timeout = SECONDS.",
+        type=_seconds,
+        metavar="SECONDS",
+        group=DIAGNOSTICS_GROUP,
+    ),
+    Option(
+        "strict_tasks",
+        False,
+        "Make a leftover task that arunner had to cancel an error of its test.",
+        type=_boolean,
+        group=DIAGNOSTICS_GROUP,
+        is_flag=True,
+    ),
+    Option(
+        "strict",
+        False,
+        "Fail a test during which a coroutine was created and never awaited.",
+        type=_boolean,
+        group=DIAGNOSTICS_GROUP,
+        is_flag=True,
+    ),
+    Option(
+        "asyncio_debug",
+        False,
+        "Run the loops in asyncio debug mode and report, per test, callbacks that blocked "
+        "the loop for more than 0.1 s.",
+        type=_boolean,
+        group=DIAGNOSTICS_GROUP,
+        is_flag=True,
+    ),
+    Option(
+        "loop",
+        "asyncio",
+        "The event loop implementation: asyncio, or uvloop (pip install uvloop).",
+        choices=LOOPS,
+        group=LOOP_GROUP,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What the suite needs to know to run; picklable, so ``--parallel`` workers get it too."""
@@ -156,7 +203,19 @@ class RunConfig:
     loop_scope: str = "class"
     task_grace: float = 0.5
     db_threads: str = "strict"
+    timeout: float = 0.0
+    strict_tasks: bool = False
+    strict: bool = False
+    asyncio_debug: bool = False
+    loop: str = "asyncio"
+    keepdb: bool = False
     test_aliases: frozenset[str] = field(default_factory=frozenset)
+
+
+def run_config(values: Mapping[str, Any], **extra: Any) -> RunConfig:
+    """The suite's share of the resolved option values, plus what the runner knows."""
+    fields = {name: values[name] for name in RunConfig.__dataclass_fields__ if name in values}
+    return RunConfig(**{**fields, **extra})
 
 
 def add_arguments(parser: Any) -> None:

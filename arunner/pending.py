@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import inventory
-from .loop import ArunnerEventLoop, TrackedJob
+from .loop import TrackedJob, TrackingLoop
 
 __unittest = True
 
@@ -97,7 +97,7 @@ class Snapshot:
     threads: list[tuple[threading.Thread, str]] = field(default_factory=list)
 
 
-def snapshot(loop: ArunnerEventLoop, threads: list[tuple[threading.Thread, str]]) -> Snapshot:
+def snapshot(loop: TrackingLoop, threads: list[tuple[threading.Thread, str]]) -> Snapshot:
     loop.jobs[:] = [job for job in loop.jobs if not job.future.done()]
     return Snapshot(set(loop.task_sites), len(loop.jobs), threads)
 
@@ -111,7 +111,7 @@ def _thread_name(thread: threading.Thread) -> str:
 class Drain:
     """Waits for what the test started, then cancels and describes what is left."""
 
-    def __init__(self, loop: ArunnerEventLoop, before: Snapshot, grace: float) -> None:
+    def __init__(self, loop: TrackingLoop, before: Snapshot, grace: float) -> None:
         self.loop = loop
         self.before = before
         self.grace = grace
@@ -175,9 +175,16 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def report(test_id: str, cancelled: list[Started], stuck: list[Started], grace: float) -> None:
-    """Warn about cancelled leftovers; raise for what could not be stopped."""
-    if cancelled:
+def report(
+    test_id: str,
+    cancelled: list[Started],
+    stuck: list[Started],
+    grace: float,
+    strict: bool = False,
+) -> None:
+    """Warn about cancelled leftovers (an error with ``--strict-tasks``); raise for what
+    could not be stopped."""
+    if cancelled and not strict:
         lines = "\n".join(f"  - {item}" for item in cancelled)
         warnings.warn(
             LeftoverTaskWarning(
@@ -186,10 +193,17 @@ def report(test_id: str, cancelled: list[Started], stuck: list[Started], grace: 
             ),
             stacklevel=1,
         )
-    if stuck:
-        lines = "\n".join(f"  - {item}" for item in stuck)
+    failing = [("could not be stopped", stuck)]
+    if strict:
+        failing.insert(0, ("cancelled (--strict-tasks)", cancelled))
+    sections = [
+        f"{label}:\n" + "\n".join(f"  - {item}" for item in items)
+        for label, items in failing
+        if items
+    ]
+    if sections:
         raise LeftoverError(
-            f"{test_id} left work running that arunner could not stop within the "
-            f"{grace:g}s grace period. Its writes after the rollback are refused; await it "
-            f"in the test or give it more time (--task-grace):\n{lines}"
+            f"{test_id} left work running past the {grace:g}s grace period. Its writes after "
+            "the rollback are refused; await it in the test or give it more time "
+            "(--task-grace).\n" + "\n".join(sections)
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from . import escapes, pending
+from . import escapes, pending, timeouts
 from .loop import OWNER, Bridge, HomeThreadExecutor
 
 __unittest = True
@@ -34,15 +34,6 @@ async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return result
 
 
-async def _outcome(coro: Coroutine[Any, Any, Any]) -> tuple[Any, BaseException | None]:
-    try:
-        return await coro, None
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        return None, exc
-
-
 def _settle(future: Any, outcome: tuple[Any, BaseException | None]) -> None:
     result, exc = outcome
     if exc is None:
@@ -57,12 +48,20 @@ class TestSession:
     """The loop-side half of one test: a task that runs the phases it is sent, in order."""
 
     def __init__(
-        self, bridge: Bridge, test_id: str, grace: float, threads: pending.ThreadWatch
+        self,
+        bridge: Bridge,
+        test_id: str,
+        grace: float,
+        threads: pending.ThreadWatch,
+        strict_tasks: bool = False,
     ) -> None:
         self.bridge = bridge
         self.test_id = test_id
         self.grace = grace
+        self.strict_tasks = strict_tasks
         self._threads = threads
+        self.task: asyncio.Task[Any] | None = None
+        self._timed_out: Any = None
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._served: Any = None
         self._snapshot: pending.Snapshot | None = None
@@ -110,17 +109,18 @@ class TestSession:
                 executor.open = False
                 executor.reject_queued()
         escapes.disown([item.thread for item in stuck if item.thread is not None])
-        pending.report(self.test_id, cancelled, stuck, self.grace)
+        pending.report(self.test_id, cancelled, stuck, self.grace, self.strict_tasks)
 
     async def _serve(self) -> tuple[list[pending.Started], list[pending.Started]]:
         loop = self.bridge.loop
         self._snapshot = pending.snapshot(loop, self._started_threads)
-        self._snapshot.tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        self.task = asyncio.current_task()
+        self._snapshot.tasks.add(self.task)  # type: ignore[arg-type]
         OWNER.set(self)
         closing = None
         while (item := await self._inbox.get()) is not None:
             coro, future, last = item
-            outcome = await _outcome(coro)
+            outcome = await self._outcome(coro)
             if last is not None and last():
                 closing = future, outcome
                 break
@@ -130,6 +130,30 @@ class TestSession:
         if closing is not None:
             _settle(*closing)
         return drained
+
+    def cancel_for_timeout(self, armed: Any) -> None:
+        """Cancel the phase in progress (any thread); it then fails with the timeout report."""
+        self.bridge.loop.call_soon_threadsafe(self._cancel_phase, armed)
+
+    def _cancel_phase(self, armed: Any) -> None:
+        if self.task is not None and not self.task.done():
+            self._timed_out = armed
+            self.task.cancel()
+
+    async def _outcome(self, coro: Coroutine[Any, Any, Any]) -> tuple[Any, BaseException | None]:
+        try:
+            return await coro, None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except asyncio.CancelledError as exc:
+            armed, self._timed_out = self._timed_out, None
+            if armed is None or self.task is None:
+                return None, exc
+            self.task.uncancel()
+            armed.delivered = True
+            return None, timeouts.TestTimeoutError(armed.report)
+        except BaseException as exc:
+            return None, exc
 
     async def _drain(self) -> tuple[list[pending.Started], list[pending.Started]]:
         assert self._snapshot is not None

@@ -8,6 +8,7 @@ there, lazily, never in the parent before the workers fork.
 from __future__ import annotations
 
 import inspect
+import sys
 import unittest
 from typing import Any, ClassVar
 
@@ -15,10 +16,11 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inventory, isolation, testcase
+from . import escapes, inventory, isolation, reporting, testcase, timeouts
+from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
-from .options import RunConfig, resolve
+from .options import RunConfig, resolve, run_config
 from .pending import ThreadWatch
 from .session import TestSession
 
@@ -56,20 +58,26 @@ class RunContext:
 
     active: ClassVar[RunContext | None] = None
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, result: unittest.TestResult) -> None:
         self.config = config
-        self.bridges = Bridges(config.executor)
+        self.result = result
+        self.bridges = Bridges(config.executor, config.loop, config.asyncio_debug)
         self.threads = ThreadWatch()
         self.guard = ThreadGuard(config.test_aliases, self.threads)
         self.protection = isolation.ConnectionProtection(config.test_aliases)
+        self.watchdog = timeouts.Watchdog(self._end_run)
+        self.diagnostics = TestDiagnostics(config.strict, config.asyncio_debug)
         self._class: type | None = None
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
+        self._session: TestSession | None = None
 
     def __enter__(self) -> RunContext:
         self.protection.install()
         self.guard.install()
         self.threads.install()
+        self.watchdog.install()
+        self.diagnostics.install()
         RunContext.active = self
         return self
 
@@ -81,6 +89,8 @@ class RunContext:
             self.bridges.shutdown()
         finally:
             escapes.refuse_strays(self.threads.alive())
+            self.diagnostics.uninstall()
+            self.watchdog.uninstall()
             self.threads.uninstall()
             self.guard.uninstall()
             self.protection.uninstall()
@@ -95,14 +105,65 @@ class RunContext:
             self._class = cls
             if issubclass(cls, TestCase):
                 _make_class_hook_sync(cls, "setUpTestData")
-        scope = self.guard.begin(test, not testcase.holds_atomic(test), self.config.db_threads)
+        test_id = test.id()
+        scope = self.guard.begin(
+            test, open=not testcase.holds_atomic(test), mode=self.config.db_threads
+        )
         test.addCleanup(self.guard.end, scope)
+        self.diagnostics.begin(test_id)
+        test.addCleanup(self.diagnostics.end)
+        self._session = None
+        limit = timeouts.limit_for(test, self.config.timeout)
+        if limit > 0:
+            self._time_limit(test, test_id, limit)
         if testcase.is_coroutine_test(test):
             atomics = None
             if testcase.needs_own_rollback(test):
                 aliases = testcase.test_databases(test) & self.config.test_aliases
                 atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
             testcase.PhaseHooks(test, lambda: self._open_session(test), atomics).install()
+
+    def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> None:
+        """Arm the watchdog when the test starts running (after its class set-up) and check
+        it in the test's last cleanup."""
+        aliases = testcase.test_databases(test) & self.config.test_aliases
+        wrappers = [connections[alias] for alias in sorted(aliases)]
+        armed = timeouts.Armed(test_id, seconds, wrappers, self._cancel_session, self._where)
+        run = test.run
+
+        def run_with_limit(result: Any = None) -> Any:
+            timeouts.start(armed, result)
+            self.watchdog.arm(armed)
+            try:
+                return run(result)
+            finally:
+                self.watchdog.disarm()
+
+        test.run = run_with_limit  # type: ignore[method-assign]
+        test.addCleanup(self.watchdog.check, armed)
+
+    def _cancel_session(self, armed: timeouts.Armed) -> None:
+        session = self._session
+        if session is not None and not session.finished:
+            session.cancel_for_timeout(armed)
+
+    def _where(self) -> tuple[Any, Any]:
+        session = self._session
+        if session is None:
+            return None, None
+        return session.bridge.loop, session.task
+
+    def _end_run(self, report: str) -> None:
+        """The watchdog's last resort: the test cannot be stopped. Count it, clean up, exit."""
+        passed, failed, skipped = reporting.counts(self.result)
+        line = f"{max(0, passed - 1)} passed, {failed + 1} failed, {skipped} skipped"
+        wrappers = [connections[alias] for alias in sorted(self.config.test_aliases)]
+
+        def finish() -> None:
+            timeouts.drop_test_databases(wrappers, self.config.keepdb)
+            sys.stderr.write(f"\nRan {self.result.testsRun} tests\n\nFAILED\n\n{line}\n")
+
+        timeouts.end_run(report, finish)
 
     def class_bridge(self) -> Bridge:
         if self._class_bridge is None:
@@ -115,7 +176,10 @@ class RunContext:
             bridge = self._test_bridge
         else:
             bridge = self.class_bridge()
-        return TestSession(bridge, test.id(), self.config.task_grace, self.threads)
+        self._session = TestSession(
+            bridge, test.id(), self.config.task_grace, self.threads, self.config.strict_tasks
+        )
+        return self._session
 
     def _close_test_bridge(self) -> None:
         if self._test_bridge is not None:
@@ -128,6 +192,11 @@ class RunContext:
             bridge.close()
 
 
+def _default_config() -> RunConfig:
+    """For a suite run outside ``AsyncDiscoverRunner``: options from the environment."""
+    return run_config(resolve({}), test_aliases=frozenset(connections))
+
+
 class AsyncTestSuite(unittest.TestSuite):
     """A ``TestSuite`` whose tests run under a ``RunContext``."""
 
@@ -138,10 +207,7 @@ class AsyncTestSuite(unittest.TestSuite):
             return super().run(result, debug)
         if any(isinstance(test, unittest.TestSuite) for test in self._tests):
             self._tests = list(iter_test_cases(self))
-        config = self.arunner_config or RunConfig(
-            **resolve({}), test_aliases=frozenset(connections)
-        )
-        with RunContext(config):
+        with RunContext(self.arunner_config or _default_config(), result):
             return super().run(result, debug)
 
     def _handleClassSetUp(self, test: Any, result: unittest.TestResult) -> None:

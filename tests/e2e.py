@@ -148,6 +148,10 @@ class Project:
             return (self.root / "real_db.sqlite3").exists()
         return _server_db_exists(self.name)
 
+    def test_db_exists(self) -> bool:
+        """Whether the server still has this project's test database."""
+        return _server_db_exists(f"test_{self.name}")
+
     def cleanup(self) -> None:
         if BACKEND != "sqlite":
             _drop_server_db(f"test_{self.name}")

@@ -14,6 +14,7 @@ from django.test import SimpleTestCase, TestCase, TransactionTestCase
 from django.test.testcases import DatabaseOperationForbidden
 
 from arunner.isolation import TestConnectionClosedError
+from arunner.loop import TrackingLoop
 from arunner.testing import assert_num_queries, capture_on_commit_callbacks
 from tests.testapp.models import Item
 
@@ -95,7 +96,7 @@ class IsolatedAsyncioRollback(unittest.IsolatedAsyncioTestCase):
 
     async def test_3_loop_is_the_runners(self):
         self.assertIs(asyncio.get_running_loop(), self.loop)
-        self.assertEqual(type(self.loop).__name__, "ArunnerEventLoop")
+        self.assertIsInstance(self.loop, TrackingLoop)
 
 
 class PlainUnittestCoroutines(unittest.TestCase):

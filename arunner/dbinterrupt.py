@@ -1,0 +1,94 @@
+"""Stopping a database query from another thread: per backend, the server's own way.
+
+A test stuck in a query cannot be cancelled from Python: the thread sits inside the driver.
+The watchdog first asks the server to cancel the statement (PostgreSQL's cancel request,
+the same as ``pg_cancel_backend``; MariaDB/MySQL ``KILL QUERY``; SQLite ``interrupt()``), and
+when a run has to end, terminates the session so the test database can be dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+def remember_session(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """``connection_created`` receiver: note the server's id for the session now, on the
+    connection's own thread; mysqlclient refuses to tell it to another thread later."""
+    if connection.vendor == "mysql":
+        connection.arunner_session_id = connection.connection.thread_id()  # type: ignore[attr-defined]
+
+
+def cancel_query(connection: BaseDatabaseWrapper) -> None:
+    """Cancel the statement running on ``connection``, if any (called from another thread)."""
+    raw = connection.connection
+    if raw is None:
+        return
+    with contextlib.suppress(Exception):
+        if connection.vendor == "postgresql":
+            raw.cancel()
+        elif connection.vendor == "sqlite":
+            raw.interrupt()
+        elif connection.vendor == "mysql":
+            _mysql_kill(connection, "KILL QUERY")
+
+
+def terminate(connection: BaseDatabaseWrapper) -> None:
+    """End the server session behind ``connection``, so nothing holds the test database."""
+    raw = connection.connection
+    if raw is None:
+        return
+    with contextlib.suppress(Exception):
+        if connection.vendor == "postgresql":
+            _postgres(connection, "SELECT pg_terminate_backend(%s)", raw.info.backend_pid)
+        elif connection.vendor == "mysql":
+            _mysql_kill(connection, "KILL")
+
+
+def drop_test_database(connection: BaseDatabaseWrapper) -> None:
+    """Drop the test database ``connection`` points at, whoever is still connected."""
+    name = connection.settings_dict["NAME"]
+    with contextlib.suppress(Exception):
+        if connection.vendor == "postgresql":
+            quoted = connection.ops.quote_name(name)
+            _postgres(connection, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        elif connection.vendor == "mysql":
+            _mysql(connection, f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
+
+
+def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> None:
+    import psycopg
+
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings.get("HOST") or None,
+        port=settings.get("PORT") or None,
+        user=settings.get("USER") or None,
+        password=settings.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    ) as admin:
+        admin.execute(sql, params or None)
+
+
+def _mysql_kill(connection: BaseDatabaseWrapper, statement: str) -> None:
+    session = getattr(connection, "arunner_session_id", None)
+    if session is not None:
+        _mysql(connection, f"{statement} {int(session)}")
+
+
+def _mysql(connection: BaseDatabaseWrapper, sql: str) -> None:
+    import MySQLdb
+
+    params = dict(connection.get_connection_params())
+    params.pop("database", None)
+    params.pop("db", None)
+    params["connect_timeout"] = 5
+    admin = MySQLdb.connect(**params)
+    try:
+        admin.cursor().execute(sql)
+    finally:
+        admin.close()

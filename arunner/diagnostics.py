@@ -1,0 +1,100 @@
+"""Warnings that belong to a test but surface outside it: unawaited coroutines, slow callbacks.
+
+"coroutine ... was never awaited" fires from a finaliser, so unittest never sees it and it
+prints with no test's name (or, under ``-W error``, goes to ``sys.unraisablehook``). asyncio's
+debug mode logs a callback that blocked the loop through the ``asyncio`` logger. Both are
+caught here, named after the running test, and, with ``--strict``, an unawaited coroutine
+fails its test.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+__unittest = True
+
+_NEVER_AWAITED = "was never awaited"
+
+
+class UnawaitedCoroutineError(AssertionError):
+    """A coroutine created during the test was never awaited (``--strict``)."""
+
+
+class SlowCallbackWarning(UserWarning):
+    """A callback held the event loop longer than asyncio's slow-callback limit."""
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self, diagnostics: TestDiagnostics) -> None:
+        super().__init__(logging.WARNING)
+        self.diagnostics = diagnostics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing ") and " took " in message:
+            self.diagnostics.slow.append(message)
+
+
+class TestDiagnostics:
+    """Installed for one run; collects what each test triggered."""
+
+    def __init__(self, strict: bool, asyncio_debug: bool) -> None:
+        self.strict = strict
+        self.asyncio_debug = asyncio_debug
+        self.test_id: str | None = None
+        self.unawaited: list[str] = []
+        self.slow: list[str] = []
+        self._showwarning: Any = None
+        self._unraisablehook: Any = None
+        self._handler: _SlowCallbacks | None = None
+
+    def install(self) -> None:
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._show
+        self._unraisablehook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        if self.asyncio_debug:
+            self._handler = _SlowCallbacks(self)
+            logging.getLogger("asyncio").addHandler(self._handler)
+
+    def uninstall(self) -> None:
+        if self._showwarning is not None:
+            warnings.showwarning = self._showwarning
+            sys.unraisablehook = self._unraisablehook
+            self._showwarning = None
+        if self._handler is not None:
+            logging.getLogger("asyncio").removeHandler(self._handler)
+            self._handler = None
+
+    def begin(self, test_id: str) -> None:
+        self.test_id = test_id
+        self.unawaited = []
+        self.slow = []
+
+    def end(self) -> None:
+        """The test's cleanup: report slow callbacks; fail for unawaited coroutines."""
+        test_id, self.test_id = self.test_id, None
+        for message in self.slow:
+            warnings.warn(SlowCallbackWarning(f"{test_id}: {message}"), stacklevel=1)
+        if self.strict and self.unawaited:
+            raise UnawaitedCoroutineError(
+                f"{test_id}: " + "; ".join(self.unawaited) + " (--strict)"
+            )
+
+    def _show(self, message: Any, category: Any, filename: str, lineno: int,
+              file: Any = None, line: Any = None) -> None:
+        text = str(message)
+        if issubclass(category, RuntimeWarning) and _NEVER_AWAITED in text:
+            self.unawaited.append(text)
+            if self.test_id is not None:
+                message = f"{text} (during {self.test_id})"
+        self._showwarning(message, category, filename, lineno, file, line)
+
+    def _unraisable(self, unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeWarning) and _NEVER_AWAITED in str(exc):
+            self.unawaited.append(str(exc))
+        self._unraisablehook(unraisable)

@@ -1,0 +1,175 @@
+"""Timeouts, hang reports and per-test diagnostics, on real runs of throwaway projects."""
+
+import re
+
+from django.test import SimpleTestCase
+
+from tests.databases import BACKEND
+from tests.e2e import Project
+
+SLOW_QUERY = {
+    "sqlite": (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+        "SELECT COUNT(*) FROM n"
+    ),
+    "postgres": "SELECT pg_sleep(60)",
+    "mariadb": "SELECT SLEEP(60)",
+}[BACKEND]
+
+HANGS = f"""
+import asyncio
+import time
+
+from django.db import connection
+from django.test import TestCase
+
+import arunner
+from e2eapp.models import Item
+
+
+class Hangs(TestCase):
+    async def test_a_awaits_forever(self):
+        await Item.objects.acreate(name="rolled back")
+        await asyncio.sleep(60)
+
+    async def test_b_blocks_the_loop(self):
+        time.sleep(60)
+
+    def test_c_sync_sleeps(self):
+        time.sleep(60)
+
+    def test_d_stuck_in_a_query(self):
+        with connection.cursor() as cursor:
+            cursor.execute({SLOW_QUERY!r})
+
+    @arunner.timeout(5)
+    async def test_e_own_limit_is_longer(self):
+        await asyncio.sleep(2)
+
+    async def test_f_next_tests_still_run_and_see_no_rows(self):
+        self.assertEqual(await Item.objects.acount(), 0)
+
+
+class ClassLimit(TestCase):
+    arunner_timeout = 0.5
+
+    async def test_class_limit(self):
+        await asyncio.sleep(60)
+"""
+
+UNSTOPPABLE = """
+import time
+
+from django.test import TestCase
+
+
+class Unstoppable(TestCase):
+    def test_a_passes(self):
+        pass
+
+    def test_b_swallows_everything(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(60)
+            except BaseException:
+                pass
+"""
+
+DIAGNOSTICS = """
+import asyncio
+import time
+
+from django.test import TestCase
+
+
+async def forgotten():
+    pass
+
+
+class Diagnostics(TestCase):
+    async def test_leftover_task(self):
+        asyncio.create_task(asyncio.sleep(60))
+
+    async def test_unawaited_coroutine(self):
+        forgotten()
+
+    async def test_slow_callback(self):
+        asyncio.get_running_loop().call_soon(time.sleep, 0.3)
+        await asyncio.sleep(0.35)
+
+    async def test_loop_type(self):
+        mro = type(asyncio.get_running_loop()).__mro__
+        uvloop = any(c.__module__.startswith("uvloop") for c in mro)
+        print("LOOP", "uvloop" if uvloop else "asyncio")
+"""
+
+
+class Timeouts(SimpleTestCase):
+    def test_hung_tests_fail_with_a_report_and_the_run_goes_on(self):
+        with Project({"test_hangs": HANGS}) as project:
+            run = project.run("--timeout", "1", "-v", "2", command="manage")
+            out = run.output
+            self.assertEqual(run.code, 1, out)
+            for name in ("test_a_awaits_forever", "test_b_blocks_the_loop",
+                         "test_c_sync_sleeps", "test_d_stuck_in_a_query", "test_class_limit"):
+                self.assertIn(f"ERROR: {name}", out)
+            self.assertNotIn("ERROR: test_e_own_limit_is_longer", out)
+            self.assertNotIn("test_f_next_tests_still_run_and_see_no_rows", out.split("=====")[-1])
+            self.assertIn("TestTimeoutError", out)
+            self.assertIn("exceeded its 1s timeout", out)
+            self.assertIn("exceeded its 0.5s timeout", out)
+            self.assertIn("--- the test's task", out)
+            self.assertIn("--- thread 'MainThread'", out)
+            self.assertIn("test_a_awaits_forever", re.sub(r"ERROR: .*", "", out))
+            self.assertIn("OperationalError", out.split("ERROR: test_d_stuck_in_a_query")[1])
+            self.assertEqual(out.count("ERROR: test_d_stuck_in_a_query"), 1)
+            self.assertEqual(run.closing_line, "2 passed, 5 failed, 0 skipped")
+
+    def test_a_test_that_cannot_be_cancelled_ends_the_run_cleanly(self):
+        with Project({"test_unstoppable": UNSTOPPABLE}) as project:
+            run = project.run("--timeout", "1", command="manage")
+            self.assertEqual(run.code, 1, run.output)
+            self.assertIn("could not be cancelled; ending the run", run.output)
+            self.assertIn("exceeded its 1s timeout", run.output)
+            self.assertIn("test_b_swallows_everything", run.output)
+            self.assertEqual(run.closing_line, "1 passed, 1 failed, 0 skipped")
+            if BACKEND != "sqlite":
+                self.assertFalse(project.test_db_exists(), run.output)
+
+
+class Diagnostics(SimpleTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.project = Project({"test_diagnostics": DIAGNOSTICS})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.project.cleanup()
+        super().tearDownClass()
+
+    def test_by_default_they_are_reported_against_their_test(self):
+        run = self.project.run("-v", "2", command="manage")
+        self.assertEqual(run.code, 0, run.output)
+        self.assertIn("LeftoverTaskWarning", run.output)
+        self.assertIn("was never awaited (during e2eapp.tests.test_diagnostics", run.output)
+        self.assertNotIn("SlowCallbackWarning", run.output)
+
+    def test_strict_options_make_them_errors(self):
+        run = self.project.run("--strict-tasks", "--strict", command="manage")
+        self.assertEqual(run.code, 1, run.output)
+        self.assertIn("ERROR: test_leftover_task", run.output)
+        self.assertIn("cancelled (--strict-tasks)", run.output)
+        self.assertIn("FAIL: test_unawaited_coroutine", run.output)
+        self.assertIn("UnawaitedCoroutineError", run.output)
+
+    def test_asyncio_debug_reports_slow_callbacks(self):
+        run = self.project.run("--asyncio-debug", command="manage")
+        self.assertIn("SlowCallbackWarning", run.output)
+        self.assertIn("e2eapp.tests.test_diagnostics.Diagnostics.test_slow_callback", run.output)
+
+    def test_uvloop(self):
+        run = self.project.run("--loop", "uvloop", "-k", "test_loop_type", command="manage")
+        self.assertEqual(run.code, 0, run.output)
+        self.assertIn("LOOP uvloop", run.output)
