@@ -10,6 +10,7 @@ serial one, which is the promise Django's own result replay makes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import io
@@ -134,26 +135,34 @@ def locate(test: Any) -> tuple[str | None, int | None]:
     """File (relative to the current directory when under it) and line of the test method,
     or of the class or module a class/module-level error belongs to."""
     classname, name = split_id(test)
-    target: Any = None
     if isinstance(test, unittest.TestCase):
-        target = getattr(type(test), name, None) or type(test)
-    else:
-        module, _, attribute = classname.rpartition(".")
-        for candidate in ((module, attribute), (classname, None)):
-            try:
-                imported = importlib.import_module(candidate[0]) if candidate[0] else None
-            except Exception:
-                continue
-            target = getattr(imported, candidate[1], None) if candidate[1] else imported
-            if target is not None:
-                break
+        return _locate_method(type(test), name)
+    module, _, attribute = classname.rpartition(".")
+    for module_name, attribute_name in ((module, attribute), (classname, None)):
+        try:
+            imported = importlib.import_module(module_name) if module_name else None
+        except Exception:  # a location is a nicety, never a crash
+            continue
+        target = getattr(imported, attribute_name, None) if attribute_name else imported
+        if target is not None:
+            return _source_of(target)
+    return None, None
+
+
+@functools.cache
+def _locate_method(cls: type, name: str) -> tuple[str | None, int | None]:
+    """Cached: a report is built for every test, and a class has many."""
+    return _source_of(getattr(cls, name, None) or cls)
+
+
+def _source_of(target: Any) -> tuple[str | None, int | None]:
     try:
         target = inspect.unwrap(target)
         code = getattr(target, "__code__", None)
         if code is not None:
             return _relative(code.co_filename), _def_line(code)
         file = inspect.getsourcefile(target)
-        line = inspect.getsourcelines(target)[1] if not inspect.ismodule(target) else 1
+        line = 1 if inspect.ismodule(target) else inspect.getsourcelines(target)[1]
         return (_relative(file) if file else None), line
     except (TypeError, OSError, ValueError):
         return None, None
