@@ -121,3 +121,9 @@ class TransactionPatches:
         transaction.Atomic.__enter__ = ATOMIC_ENTER  # type: ignore[method-assign]
         transaction.Atomic.__exit__ = ATOMIC_EXIT  # type: ignore[method-assign]
         transaction.mark_for_rollback_on_error = MARK_FOR_ROLLBACK_ON_ERROR
+
+
+def drop_asyncio_test_context(test: unittest.IsolatedAsyncioTestCase) -> None:
+    """Forget ``IsolatedAsyncioTestCase._asyncioTestContext`` (unpicklable; unused by arunner,
+    whose session runs every phase in a context of its own)."""
+    test._asyncioTestContext = None  # type: ignore[attr-defined]

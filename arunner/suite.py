@@ -210,6 +210,15 @@ class AsyncTestSuite(unittest.TestSuite):
         with RunContext(self.arunner_config or _default_config(), result):
             return super().run(result, debug)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Let ``--parallel`` send ``IsolatedAsyncioTestCase`` tests to workers: the
+        ``contextvars.Context`` each one holds cannot be pickled, and arunner's sessions
+        replace it anyway."""
+        for test in self._tests:
+            if testcase.is_isolated_asyncio(test):
+                inventory.drop_asyncio_test_context(test)
+        return self.__dict__
+
     def _handleClassSetUp(self, test: Any, result: unittest.TestResult) -> None:
         context = RunContext.active
         if context is not None:

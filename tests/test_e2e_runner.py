@@ -116,6 +116,7 @@ class DropIn(SimpleTestCase):
         super().setUpClass()
         tests = {f"test_mixed{n}": MIXED.format(n=n) for n in range(3)}
         tests["test_failing"] = FAILING
+        tests["test_isolated"] = ISOLATED_ONLY
         cls.project = Project(tests)
 
     @classmethod
@@ -161,7 +162,7 @@ class DropIn(SimpleTestCase):
         run = self.project.run("--parallel", "2", "-v", "2", command="manage")
         self.assertEqual(run.code, 1, run.output)
         self.assertIn("Cloning test database", run.output)
-        self.assertEqual(run.closing_line, "10 passed, 2 failed, 0 skipped", run.output)
+        self.assertEqual(run.closing_line, "12 passed, 2 failed, 0 skipped", run.output)
 
     def test_durations(self):
         if sys.version_info < (3, 12):

@@ -171,3 +171,15 @@ class RoutePrivates(SimpleTestCase):
 
 def _source(function):
     return inspect.getsource(function)
+
+
+class IsolatedAsyncioContext(SimpleTestCase):
+    def test_isolated_asyncio_test_case_holds_a_context(self):
+        class Probe(unittest.IsolatedAsyncioTestCase):
+            async def test_it(self):
+                pass
+
+        probe = Probe("test_it")
+        self.assertTrue(hasattr(probe, "_asyncioTestContext"))
+        inventory.drop_asyncio_test_context(probe)
+        self.assertIsNone(probe._asyncioTestContext)
