@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from time import perf_counter  # bound at import: a test mocking time cannot distort durations
 from typing import Any, Protocol, TextIO
 
+from .errors import ConfigurationError
+
 #: The result event a worker sends a report with; the parent's result has a method so named.
 EVENT = "arunnerReport"
 
@@ -97,14 +99,20 @@ class Reporters:
             reporter.summary(stream, verbosity)
 
     def close(self) -> None:
-        errors = []
+        """Close every reporter, even when one fails; a file that cannot be written is a
+        configuration error (exit 2), reported after the others are written."""
+        failed: list[OSError] = []
         for reporter in self.active:
             try:
                 reporter.close()
             except OSError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+                failed.append(exc)
+        if failed:
+            exc = failed[0]
+            raise ConfigurationError(
+                f"cannot write {exc.filename or 'a report'}: {exc.strerror or exc}",
+                hint="check the path given to --junit-xml / --durations-file",
+            ) from exc
 
 
 def split_id(test: Any) -> tuple[str, str]:

@@ -205,6 +205,14 @@ class Options(SimpleTestCase):
         self.assertEqual(run.code, 1, run.output)
         self.assertEqual(run.closing_line, "0 passed, 1 failed, 0 skipped")
 
+    def test_a_report_that_cannot_be_written_is_a_configuration_error(self):
+        with Project({"test_ok": PASSING}) as project:
+            project.write("taken", "a file, not a directory")
+            run = project.run("--junit-xml", "taken/report.xml")
+        self.assertEqual(run.code, 2, run.output)
+        self.assertIn("arunner: error: cannot write", run.output)
+        self.assertIn("taken", run.output)
+
     def test_manage_py_test_takes_the_new_options(self):
         with Project({"test_ok": PASSING}) as project:
             run = project.run("--junit-xml", "out/report.xml", "--durations", "1",
