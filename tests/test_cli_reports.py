@@ -122,6 +122,44 @@ class JUnitXml(SimpleTestCase):
             self.assertIn(" 3 failed, ", run.closing_line)
 
 
+CLASS_ERROR = """
+from django.test import SimpleTestCase
+
+
+class BrokenSetUp(SimpleTestCase):
+    @classmethod
+    def setUpClass(cls):
+        raise RuntimeError("no class today")
+
+    def test_never_runs(self):
+        pass
+
+
+class Fine(SimpleTestCase):
+    def test_fine(self):
+        pass
+"""
+
+
+class ClassLevelErrors(SimpleTestCase):
+    def test_setupclass_error_is_a_testcase_named_after_the_hook(self):
+        with Project({"test_class_error": CLASS_ERROR}) as project:
+            for args in ([], ["--parallel", "2"]):
+                with self.subTest(args=args):
+                    run = project.run("--junit-xml", "r.xml", *args)
+                    self.assertEqual(run.code, 1, run.output)
+                    cases = {c.get("name"): c for c in ET.parse(project.root / "r.xml").iter(
+                        "testcase")}
+                    self.assertEqual(set(cases), {"setUpClass", "test_fine"})
+                    broken = cases["setUpClass"]
+                    self.assertTrue(broken.get("classname").endswith(".BrokenSetUp"))
+                    self.assertIn("no class today", broken.find("error").text)
+                    self.assertEqual(broken.get("line"), "4")  # the class statement
+            run = project.run("--lf", "-v", "2")  # the class is what --lf reruns
+            self.assertIn("recorded failure", run.output)
+            self.assertNotIn("test_fine", run.output)
+
+
 class Durations(SimpleTestCase):
     def test_table_and_file_on_every_python(self):
         with Project({"test_mixed": MIXED}) as project:
