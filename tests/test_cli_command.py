@@ -1,8 +1,12 @@
 """The ``arunner`` command: settings discovery, import path, runner class, options, config."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 from django.test import SimpleTestCase
 
-from tests.e2e import Project
+from tests.e2e import RUN_TIMEOUT, Project
 
 PASSING = """
 from django.test import SimpleTestCase
@@ -114,6 +118,20 @@ class ImportPath(SimpleTestCase):
             self.assertEqual(run.code, 2, run.output)
             run = project.run("--settings", "extra_settings", "--pythonpath", "elsewhere")
             self.assertEqual(run.code, 0, run.output)
+
+
+    def test_console_script_puts_the_current_directory_on_the_path(self):
+        script = Path(sys.executable).with_name("arunner")
+        if not script.exists():
+            self.skipTest("the arunner console script is not installed next to Python")
+        with Project({"test_ok": PASSING}) as project:
+            done = subprocess.run(
+                [str(script), "--settings", "e2eproject.settings"],
+                cwd=project.root, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                check=False,
+            )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("1 passed, 0 failed, 0 skipped", done.stderr)
 
 
 class RunnerClass(SimpleTestCase):
