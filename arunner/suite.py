@@ -109,9 +109,8 @@ class RunContext:
         scope = self.guard.begin(
             test, open=not testcase.holds_atomic(test), mode=self.config.db_threads
         )
-        test.addCleanup(self.guard.end, scope)
         self.diagnostics.begin(test_id)
-        test.addCleanup(self.diagnostics.end)
+        test.addCleanup(self._after_test, scope)
         self._session = None
         limit = timeouts.limit_for(test, self.config.timeout)
         if limit > 0:
@@ -122,6 +121,13 @@ class RunContext:
                 aliases = testcase.test_databases(test) & self.config.test_aliases
                 atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
             testcase.PhaseHooks(test, lambda: self._open_session(test), atomics).install()
+
+    def _after_test(self, scope: Any) -> None:
+        """The test's last cleanup: what it triggered, and the connections its threads used."""
+        try:
+            self.diagnostics.end()
+        finally:
+            self.guard.end(scope)
 
     def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> None:
         """Arm the watchdog when the test starts running (after its class set-up) and check

@@ -9,6 +9,7 @@ test's session, in this order: ``setUp``, ``asyncSetUp``, the test, ``asyncTearD
 
 from __future__ import annotations
 
+import functools
 import inspect
 import unittest
 import warnings
@@ -38,12 +39,19 @@ def is_isolated_asyncio(test: unittest.TestCase) -> bool:
 
 def is_coroutine_test(test: unittest.TestCase) -> bool:
     """True when any phase of the test is a coroutine, so it needs the runner's loop."""
-    if is_isolated_asyncio(test):
+    cls = type(test)
+    return _has_async_phases(cls) or inspect.iscoroutinefunction(
+        getattr(cls, test._testMethodName, None)
+    )
+
+
+@functools.cache
+def _has_async_phases(cls: type) -> bool:
+    """Per class (asked for every test, sync ones included): async hooks, or a class whose
+    every test is a coroutine test."""
+    if issubclass(cls, unittest.IsolatedAsyncioTestCase):
         return True
-    method = getattr(test, test._testMethodName, None)
-    if inspect.iscoroutinefunction(method):
-        return True
-    return any(inspect.iscoroutinefunction(getattr(test, name, None)) for name in _HOOKS)
+    return any(inspect.iscoroutinefunction(getattr(cls, name, None)) for name in _HOOKS)
 
 
 def needs_own_rollback(test: unittest.TestCase) -> bool:

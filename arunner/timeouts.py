@@ -20,6 +20,7 @@ When a test passes its deadline the watchdog, in order:
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -56,11 +57,16 @@ def timeout(seconds: float) -> Callable[[Any], Any]:
 
 def limit_for(test: Any, default: float) -> float:
     """The test method's ``@timeout``, else the class's ``arunner_timeout``, else the run's."""
-    method = getattr(type(test), test._testMethodName, None)
-    value = getattr(method, "arunner_timeout", None)
+    value = _own_limit(type(test), test._testMethodName)
+    return default if value is None else value
+
+
+@functools.cache
+def _own_limit(cls: type, method_name: str) -> float | None:
+    value = getattr(getattr(cls, method_name, None), "arunner_timeout", None)
     if value is None:
-        value = getattr(test, "arunner_timeout", None)
-    return default if value is None else float(value)
+        value = getattr(cls, "arunner_timeout", None)
+    return None if value is None else float(value)
 
 
 class Armed:
