@@ -7,6 +7,7 @@ writes, the second proves the write was rolled back (or never landed).
 import asyncio
 import contextvars
 import threading
+import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
@@ -316,3 +317,16 @@ class TransactionTestCaseThreads(TransactionTestCase):
     def test_2_its_connection_was_closed(self):
         self.assertIsNone(_leftover["wrapper"].connection)
         self.assertEqual(Item.objects.count(), 0)
+
+
+class IsolatedAsyncioRouted(unittest.IsolatedAsyncioTestCase):
+    """unittest coroutine tests get a rolled-back atomic from arunner: workers join it too."""
+
+    arunner_db_threads = "route"
+
+    async def test_1_worker_writes(self):
+        await Item.objects.acreate(name="main")
+        self.assertEqual(await asyncio.to_thread(write), 2)
+
+    async def test_2_rolled_back(self):
+        self.assertEqual(await Item.objects.acount(), 0)
