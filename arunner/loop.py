@@ -127,9 +127,13 @@ class TrackingLoop(asyncio.AbstractEventLoop):
             future = self.create_future()
             executor.run_into(future, func, *args)
             return future
-        future = super().run_in_executor(executor, func, *args)
-        if not isinstance(executor, HomeThreadExecutor):
-            self.jobs.append(TrackedJob(future, func, _caller_site()))
+        if isinstance(executor, HomeThreadExecutor):
+            return super().run_in_executor(executor, func, *args)
+        # Unlike ``to_thread``, ``run_in_executor`` does not carry context variables into the
+        # job; carrying them ties the job to the test that started it (``OWNER``).
+        job = functools.partial(contextvars.copy_context().run, func)
+        future = super().run_in_executor(executor, job, *args)
+        self.jobs.append(TrackedJob(future, func, _caller_site()))
         return future
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
