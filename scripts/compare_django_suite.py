@@ -76,7 +76,13 @@ NEEDED_TEST_REQUIREMENTS: dict[str, str] = {"tblib": "tblib"}
 # the reason. Categories: "failed", "errored", "skipped", "unexpected_success",
 # "expected_failure" and "ran" (the test has a result line in only one run). A listed ID
 # may differ in either direction. Keep this empty unless the difference is deliberate.
-INTENDED_DIFFERENCES: dict[tuple[str, str], str] = {}
+INTENDED_DIFFERENCES: dict[tuple[str, str], str] = {
+    ("failed", "test_runner.tests.ManageCommandTests.test_durations_lt_py312"): (
+        "Django checks that --durations is refused on Python < 3.12; arunner offers it on "
+        "every supported Python (its own durations table), as its CLI issue asks. The test "
+        "is skipped on 3.12+."
+    ),
+}
 
 CATEGORIES: tuple[str, ...] = (
     "failed",
