@@ -68,6 +68,21 @@ class Run:
         return lines[-1] if lines else ""
 
 
+def run_command(argv: list[str], cwd: Path, env: dict[str, str]) -> Run:
+    """Run a command to completion, stdout and stderr together, bounded by RUN_TIMEOUT."""
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout)
+
+
 class Project:
     """A temporary Django project; use as a context manager so it is always removed."""
 
@@ -118,17 +133,7 @@ class Project:
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", **(env or {})}
         for name in unset:
             full_env.pop(name, None)
-        done = subprocess.run(
-            argv,
-            cwd=self.root,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
-        return Run(done.returncode, done.stdout)
+        return run_command(argv, self.root, full_env)
 
     def test_db_count(self, table: str) -> int:
         """Rows in a table of the kept test database (after a ``--keepdb`` run)."""

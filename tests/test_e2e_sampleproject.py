@@ -7,14 +7,13 @@ the outer run, and compares which tests fail. SQLite hides the connection-closin
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from django.test import SimpleTestCase
 
 from tests.databases import BACKEND
-from tests.e2e import RUN_TIMEOUT, _drop_server_db
+from tests.e2e import _drop_server_db, run_command
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sampleproject"
 
@@ -39,17 +38,8 @@ def run_sample(runner: str) -> tuple[int, str]:
         env["SAMPLE_RUNNER"] = "django"
     else:
         env.pop("SAMPLE_RUNNER", None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "test", "--noinput"],
-        cwd=SAMPLE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    return done.returncode, done.stdout
+    run = run_command([sys.executable, "manage.py", "test", "--noinput"], SAMPLE, env)
+    return run.code, run.output
 
 
 def failing(output: str) -> set[str]:
