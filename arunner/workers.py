@@ -17,6 +17,13 @@ from .reports import EVENT, ReportRecorder, TestReport
 
 
 class RemoteResult(ReportRecorder, RemoteTestResult):
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the running test: Django pickles a failed subtest (and so its test, which
+        can reach this result) to check it can be sent; the test must not lead back here."""
+        state = dict(super().__getstate__())
+        state.pop("_pending", None)
+        return state
+
     def report(self, test: Any, report: TestReport) -> None:
         # Sent before ``stopTest`` (appended by the base class after this), so the parent
         # has the report by the time it sees the test end.
