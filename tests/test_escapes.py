@@ -69,10 +69,12 @@ class StrictMode(TestCase):
                 loop.run_in_executor(pool, write),
                 sync_to_async(write, thread_sensitive=False)(),
                 anyio.to_thread.run_sync(write),
+                asyncio.to_thread(Item.objects.count),
+                asyncio.to_thread(fail_a_statement),
                 return_exceptions=True,
             )
         self.assertTrue(all(isinstance(o, EscapedQueryError) for o in outcomes), outcomes)
-        self.assertEqual(len(refused), 5)
+        self.assertEqual(len(refused), 7)
         self.assertEqual(await Item.objects.acount(), 0)
 
     async def test_work_without_sql_is_not_an_escape(self):
