@@ -3,7 +3,8 @@
 The record is ``.arunner_cache/lastfailed.json`` in the current directory, the directory
 ``manage.py test`` runs in; the cache directory holds a ``.gitignore`` of its own, so it stays
 out of git without touching the project's. Every run updates it: tests that ran and passed
-leave it, tests that failed join it, tests the run did not reach keep their entry.
+leave it, tests that failed join it, tests the run did not reach keep their entry. A
+class-level error (``setUpClass``) is recorded as the class, so ``--lf`` reruns the class.
 
 Selection works on labels, so Django's loader, ordering and ``--parallel`` split stay as
 they are: the recorded test IDs under the given labels become labels themselves, instead of
@@ -81,7 +82,13 @@ class LastFailed:
         pass
 
     def close(self) -> None:
-        recorded = (self.previous - self.ran) | self.failed
+        # A class or module recorded for a setUpClass/setUpModule error counts as run when
+        # any of its tests ran.
+        reached = set(self.ran)
+        for test_id in self.ran:
+            parts = test_id.split(".")
+            reached.update(".".join(parts[:end]) for end in range(1, len(parts)))
+        recorded = (self.previous - reached) | self.failed
         if not recorded and not self.path.exists():
             return  # nothing to remember: leave the project as it was
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -214,6 +214,15 @@ class LastFailedRecord(SimpleTestCase):
         data = json.loads((directory / ".arunner_cache" / "lastfailed.json").read_text())
         self.assertEqual(data["failed"], ["other.tests.B.test_3"])
 
+        record = lastfailed.LastFailed(directory)  # a setUpClass error records the class
+        record.add(report("other.tests.B", "error"))
+        record.close()
+        record = lastfailed.LastFailed(directory)
+        self.assertEqual(record.previous, {"other.tests.B", "other.tests.B.test_3"})
+        record.add(report("other.tests.B.test_3", "passed"))  # the class ran clean
+        record.close()
+        self.assertEqual(lastfailed.LastFailed(directory).previous, set())
+
 
 class LoaderCanary(SimpleTestCase):
     """``arunner.collection`` relies on unittest's private ``_FailedTest`` stand-in."""
