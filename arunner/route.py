@@ -191,11 +191,7 @@ class RoutedConnection:
 
     def _statement(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if threading.get_ident() == self.home:
-            self.lock.acquire("a statement of the test's thread")
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                self.lock.release()
+            return execute(sql, params, many, context)  # its cursor holds the lock
         self._enter_unit("a statement")
         try:
             if self.atomic_depth or not self.wrapper.features.uses_savepoints:
