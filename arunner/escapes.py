@@ -5,8 +5,9 @@ Django gives every thread its own connection, so an ORM call from ``asyncio.to_t
 outside the test's transaction and commits (design notes, section 1). While a test that relies
 on a rollback runs, the guard:
 
-* in strict mode (the default) refuses every statement of a connection created off the
-  test's thread, and fails the test even if the thread swallowed the error;
+* in strict mode (the default) refuses the statements the code under test runs on a
+  connection created off the test's thread, and fails the test even if the thread
+  swallowed the error;
 * in route mode runs those threads' calls on the test's own connection (``route``);
 * in every mode refuses writes through any other connection of the test's thread (a second
   wrapper made by hand, another ``ConnectionHandler``): leak detection.
@@ -39,7 +40,7 @@ from django.db.utils import DatabaseError
 
 from . import inventory, sqlkind
 from .loop import OWNER
-from .options import DB_THREAD_MODES
+from .options import DB_THREAD_MODES, OptionError
 from .route import RouteSession
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Scope:
         self.mode = mode
         #: Non-pool threads started before this test: their calls belong to earlier tests.
         self.earlier = earlier
-        self.failures: list[EscapedQueryError] = []
+        self.failures: list[Exception] = []
         self.expected: list[str] | None = None
         self.route: RouteSession | None = None
 
@@ -160,6 +161,8 @@ class ThreadGuard:
 
     def uninstall(self) -> None:
         ThreadGuard.active = None
+        if self.scope.route is not None:
+            self.scope.route.end()
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
@@ -169,7 +172,7 @@ class ThreadGuard:
         started = self.threads.started if self.threads is not None else ()
         scope = Scope(test.id(), chosen, frozenset(started) if started else frozenset())
         if problem is not None:
-            scope.failures.append(EscapedQueryError(problem))
+            scope.failures.append(OptionError(problem))
         self.scope = scope
         if chosen == "route":
             test_id = scope.test_id

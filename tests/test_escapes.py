@@ -332,3 +332,32 @@ class IsolatedAsyncioRouted(unittest.IsolatedAsyncioTestCase):
 
     async def test_2_rolled_back(self):
         self.assertEqual(await Item.objects.acount(), 0)
+
+
+class RouteWrapperKeptByAThread(TestCase):
+    """A thread that keeps the routed wrapper itself still cannot use it in a later test."""
+
+    arunner_db_threads = "route"
+
+    def test_1_thread_keeps_the_routed_wrapper(self):
+        go = threading.Event()
+        kept = {}
+
+        def keep():
+            kept["wrapper"] = connections["default"]
+            go.wait(10)
+            kept["later"] = _catch(lambda: kept["wrapper"].cursor().execute("SELECT 1"))
+
+        thread = threading.Thread(target=keep, name="keeper")
+        thread.start()
+        while "wrapper" not in kept:
+            thread.join(0.001)
+        self.assertIs(kept["wrapper"], connections["default"])
+        _leftover.update(keeper=thread, keeper_go=go, kept=kept)
+
+    def test_2_its_later_call_is_refused(self):
+        _leftover["keeper_go"].set()
+        _leftover["keeper"].join()
+        later = _leftover["kept"]["later"]
+        self.assertIsInstance(later, route.RouteEndedError)
+        self.assertIn("from thread 'keeper': it belongs to a test that has ended", str(later))
