@@ -15,8 +15,9 @@ def counts(result: unittest.TestResult) -> tuple[int, int, int]:
     # entries are (test, traceback), or (test, traceback, sql) under --debug-sql
     failed_entries = [entry[0] for entry in (*result.failures, *result.errors)]
     failed = len(failed_entries) + len(result.unexpectedSuccesses)
+    # By id: a subtest replayed from a --parallel worker carries a copy of its test.
     failed_tests = {
-        id(getattr(test, "test_case", test))
+        getattr(test, "test_case", test).id()
         for test in (*failed_entries, *result.unexpectedSuccesses)
         if isinstance(test, unittest.TestCase)
     }
