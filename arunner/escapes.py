@@ -30,7 +30,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import connections
@@ -210,8 +210,6 @@ class ThreadGuard:
         as ``LiveServerTestCase`` shares the in-memory SQLite one with its server thread)."""
         while self._foreign:
             connection = self._foreign.pop()
-            with suppress(ValueError):
-                connection.execute_wrappers.remove(self._refuse)
             if connection.connection is None or connection.allow_thread_sharing:
                 continue
             connection.inc_thread_sharing()
@@ -281,8 +279,9 @@ class ThreadGuard:
         if origin is not None and origin == scope.test_id:
             return (
                 f"{head} during test {scope.test_id}: {_short(sql)}\n"
-                "That thread has its own connection, outside the test's transaction: the write "
-                f"would commit and survive the test. {_FIXES}"
+                "That thread has its own connection, outside the test's transaction: it does "
+                f"not see the test's rows, and its writes would commit and survive the test. "
+                f"{_FIXES}"
             )
         started_by = f"test {origin}" if origin else "an earlier test"
         running = f"test {scope.test_id}" if scope.test_id else "no test (between tests)"
