@@ -5,8 +5,8 @@ the test's own wrapper (shared with ``inc_thread_sharing``, as ``LiveServerTestC
 it), provided that wrapper holds a test's rolled-back atomic to join. The threads then take
 turns on it under a ``UnitLock``; what one thread does in a unit, no other thread interleaves:
 
-* a cursor, from creation to ``close`` (covers each statement, ``.iterator()`` and MariaDB
-  unbuffered cursors);
+* a cursor, from creation to ``close``: each statement, an unfinished ``.iterator()``, a
+  MariaDB unbuffered cursor (the test's thread holds its cursors the same way);
 * a worker's outermost ``atomic()`` block: the wrapper's ``atomic_blocks``, ``savepoint_ids``
   and ``needs_rollback`` are one stack for all threads, so a block must not interleave with
   another thread's; the test's thread takes the lock only to enter or leave its blocks, so
@@ -15,7 +15,9 @@ turns on it under a ``UnitLock``; what one thread does in a unit, no other threa
   statement is undone alone, as in autocommit, instead of poisoning the test's transaction.
 
 Routing belongs to one test: a call that belongs to a test that has ended (``belongs``
-decides, see ``escapes.ThreadGuard.owner``) is refused, and never lands in the next test.
+decides, see ``escapes.ThreadGuard.origin``) is refused, and never lands in the next test.
+A worker's ``connection.close()`` leaves the test's connection open, and a failed save
+outside its own atomic block does not mark the test's transaction for rollback.
 """
 
 from __future__ import annotations
