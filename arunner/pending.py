@@ -132,6 +132,8 @@ class Drain:
 
     async def run(self) -> tuple[list[Started], list[Started]]:
         """Return (cancelled, stuck): leftovers that were cancelled, and what could not be."""
+        if not (self._tasks() or self._jobs() or self._threads()):
+            return [], []  # the common case, on every coroutine test's path
         deadline = self.loop.time() + self.grace
         while True:
             tasks, jobs, threads = self._tasks(), self._jobs(), self._threads()

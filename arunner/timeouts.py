@@ -95,7 +95,7 @@ class Armed:
 class Watchdog:
     """The supervisor thread; armed by the test's thread for one test at a time."""
 
-    def __init__(self, emergency: Callable[[str], None]) -> None:
+    def __init__(self, emergency: Callable[[Armed], None]) -> None:
         self._emergency = emergency
         self._condition = threading.Condition()
         self._armed: Armed | None = None
@@ -166,7 +166,7 @@ class Watchdog:
             return
         for connection in armed.connections:
             dbinterrupt.terminate(connection)
-        self._emergency(armed.report)
+        self._emergency(armed)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         armed = self._interrupting

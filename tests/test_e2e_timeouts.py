@@ -108,7 +108,9 @@ class Diagnostics(TestCase):
 class Timeouts(SimpleTestCase):
     def test_hung_tests_fail_with_a_report_and_the_run_goes_on(self):
         with Project({"test_hangs": HANGS}) as project:
-            run = project.run("--timeout", "1", "-v", "2", command="manage")
+            run = project.run(
+                "--timeout", "1", "-v", "2", "--executor", "inline", command="manage"
+            )
             out = run.output
             self.assertEqual(run.code, 1, out)
             for name in ("test_a_awaits_forever", "test_b_blocks_the_loop",
@@ -125,6 +127,19 @@ class Timeouts(SimpleTestCase):
             self.assertIn("OperationalError", out.split("ERROR: test_d_stuck_in_a_query")[1])
             self.assertEqual(out.count("ERROR: test_d_stuck_in_a_query"), 1)
             self.assertEqual(run.closing_line, "2 passed, 5 failed, 0 skipped")
+
+    def test_hop_loop_blocked_in_sync_code_ends_the_run_cleanly(self):
+        """With --executor hop the loop has a thread of its own; blocked in time.sleep, no
+        signal reaches it, so the test cannot be cancelled: the run ends, cleanly."""
+        with Project({"test_hangs": HANGS}) as project:
+            run = project.run("--timeout", "1", "--executor", "hop", "-k", "test_b_",
+                              command="manage")
+            self.assertEqual(run.code, 1, run.output)
+            self.assertIn("could not be cancelled; ending the run", run.output)
+            self.assertIn("test_b_blocks_the_loop", run.output)
+            self.assertEqual(run.closing_line, "0 passed, 1 failed, 0 skipped")
+            if BACKEND != "sqlite":
+                self.assertFalse(project.test_db_exists(), run.output)
 
     def test_a_test_that_cannot_be_cancelled_ends_the_run_cleanly(self):
         with Project({"test_unstoppable": UNSTOPPABLE}) as project:
