@@ -41,7 +41,7 @@ def add_arguments(parser: Any) -> None:
 class Durations:
     """Per-test durations: a table (``count`` not None) and/or a JSON file (``path``)."""
 
-    wants_output = False
+    wants_details = False
 
     def __init__(self, count: int | None, path: str | None) -> None:
         self.count = count

@@ -43,7 +43,7 @@ _ELEMENT = {"failed": "failure", "xpassed": "failure", "error": "error",
 class JUnitXml:
     """Collects reports; ``close`` writes the file."""
 
-    wants_output = True
+    wants_details = True
 
     def __init__(self, path: str, suite_name: str = "arunner") -> None:
         self.path = Path(path)

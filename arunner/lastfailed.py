@@ -43,7 +43,7 @@ def _under(test_id: str, prefix: str) -> bool:
 class LastFailed:
     """The record of failed tests: read at the start, updated by every report."""
 
-    wants_output = False
+    wants_details = False
 
     def __init__(self, directory: Path | None = None) -> None:
         self.path = (directory or Path.cwd()) / CACHE_DIR / FILE_NAME

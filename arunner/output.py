@@ -97,7 +97,7 @@ class ArunnerResult(ReportRecorder):
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         shown = ColourStream(stream) if self.colour else stream
         super().__init__(
-            shown, descriptions, verbosity, capture_output=self.reporters.wants_output, **kwargs
+            shown, descriptions, verbosity, details=self.reporters.wants_details, **kwargs
         )
         self.verbosity = verbosity
         self.report_sink = self.reporters.add

@@ -68,8 +68,9 @@ class TestReport:
 class Reporter(Protocol):
     """What the result hands every report to; created only when its option is given."""
 
-    #: Whether failing tests' output must be captured for this reporter.
-    wants_output: bool
+    #: Whether this reporter needs the details that cost time on every test: where each test
+    #: is defined (file, line) and what failing tests printed.
+    wants_details: bool
 
     def add(self, report: TestReport) -> None: ...
 
@@ -87,8 +88,8 @@ class Reporters:
         self.active = list(reporters)
 
     @property
-    def wants_output(self) -> bool:
-        return any(r.wants_output for r in self.active)
+    def wants_details(self) -> bool:
+        return any(r.wants_details for r in self.active)
 
     def add(self, report: TestReport) -> None:
         for reporter in self.active:
@@ -245,9 +246,9 @@ class ReportRecorder:
     records: bool = True
     report_sink: Callable[[TestReport], None] | None = None
 
-    def __init__(self, *args: Any, capture_output: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, details: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.capture_output = capture_output
+        self.details = details
         self._pending: _Pending | None = None
 
     def report(self, test: Any, report: TestReport) -> None:
@@ -262,7 +263,7 @@ class ReportRecorder:
         super().startTest(test)  # type: ignore[misc]
         if self.records:
             self._pending = _Pending(test, perf_counter())
-            if self.capture_output:
+            if self.details:
                 self._pending.tees = (_Tee(sys.stdout), _Tee(sys.stderr))
                 sys.stdout, sys.stderr = self._pending.tees  # type: ignore[assignment]
 
@@ -281,7 +282,7 @@ class ReportRecorder:
                 if pending.outcome in FAILED:
                     out, err = out_tee.text(), err_tee.text()
             self.report(test, self._build(test, pending.outcome, duration, pending.problems,
-                                          out, err))
+                                          out, err, self.details))
         super().stopTest(test)  # type: ignore[misc]
 
     def _note(self, test: Any, outcome: str, problem: Problem | None = None) -> None:
@@ -292,13 +293,13 @@ class ReportRecorder:
             pending.note(outcome, problem)
         else:  # an error outside any test: setUpClass, tearDownModule, ...
             problems = [problem] if problem else []
-            self.report(test, self._build(test, outcome, 0.0, problems, "", ""))
+            self.report(test, self._build(test, outcome, 0.0, problems, "", "", self.details))
 
     @staticmethod
     def _build(test: Any, outcome: str, duration: float, problems: list[Problem],
-               out: str, err: str) -> TestReport:
+               out: str, err: str, details: bool) -> TestReport:
         classname, name = split_id(test)
-        file, line = locate(test)
+        file, line = locate(test) if details else (None, None)
         test_id = test.id() if isinstance(test, unittest.TestCase) else classname
         return TestReport(test_id, classname, name, file, line, outcome, duration,
                           tuple(problems), out, err)

@@ -176,7 +176,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._total = suite.countTestCases()
         parallel = getattr(suite, "subsuites", None) is not None
         self._records_locally = not (
-            parallel and workers.install(suite, self._reporters.wants_output)
+            parallel and workers.install(suite, self._reporters.wants_details)
         )
         try:
             self._result = super().run_suite(suite, **kwargs)

@@ -30,16 +30,16 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         self.events.append((EVENT, max(self.test_index, 0), report))
 
 
-def runner_class(capture_output: bool) -> Any:
+def runner_class(details: bool) -> Any:
     """What ``ParallelTestSuite.runner_class`` should be: picklable, so spawned workers too."""
-    resultclass = functools.partial(RemoteResult, capture_output=capture_output)
+    resultclass = functools.partial(RemoteResult, details=details)
     return functools.partial(RemoteTestRunner, resultclass=resultclass)
 
 
-def install(suite: Any, capture_output: bool) -> bool:
+def install(suite: Any, details: bool) -> bool:
     """Make a ``ParallelTestSuite``'s workers send reports; False when its runner class is
     a custom one that arunner leaves alone."""
     if getattr(suite, "runner_class", None) is not RemoteTestRunner:
         return False
-    suite.runner_class = runner_class(capture_output)
+    suite.runner_class = runner_class(details)
     return True
