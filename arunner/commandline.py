@@ -126,7 +126,7 @@ class RunnerOption(ConfigurableMixin, click.Option):
         #: The value may be left out (argparse ``nargs="?"``): ``true`` in the config file
         #: then means the flag alone.
         self.optional_value = optional_value
-        self.config_key = max(self.opts, key=len).lstrip("-")
+        self.config_key = max(self.opts, key=len).lstrip("-").replace("-", "_")
 
     def from_config(self, value: Any) -> Any:
         if self.count:

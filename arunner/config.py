@@ -26,7 +26,7 @@ _SETTINGS_IN_MANAGE = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]
 
 @dataclass(frozen=True)
 class FileConfig:
-    """The ``[tool.arunner]`` table as written, keyed by long option name without dashes."""
+    """The ``[tool.arunner]`` table as written, keyed by long option name, dashes as underscores."""
 
     path: Path | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
@@ -72,11 +72,11 @@ def default_map(
         if param is None:
             if not strict:
                 continue
-            close = difflib.get_close_matches(key.replace("_", "-"), known, n=1)
+            close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
             hint = (
                 f"did you mean {close[0]!r}?"
                 if close
-                else "keys are the long option names of 'arunner --help' without the dashes"
+                else "keys are the long option names of 'arunner --help', dashes as underscores"
             )
             raise ConfigurationError(f"{config.source}: unknown key {key!r}", hint=hint)
         try:

@@ -27,6 +27,7 @@ from . import (
     reporting,
     reports,
     testcase,
+    timeouts,
     workers,
 )
 from .suite import AsyncTestSuite
@@ -178,9 +179,11 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._records_locally = not (
             parallel and workers.install(suite, self._reporters.wants_details)
         )
+        forget = timeouts.at_end_run(self._reporters.close)
         try:
             self._result = super().run_suite(suite, **kwargs)
         finally:
+            forget()
             self._reporters.close()
         # unittest's Ctrl-C handler stops the result; so does --failfast, after a failure.
         stopped = self._result.shouldStop

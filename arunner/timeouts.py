@@ -20,6 +20,7 @@ When a test passes its deadline the watchdog, in order:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -201,12 +202,25 @@ def start(armed: Armed, result: Any) -> None:
     armed.deadline = time.monotonic() + armed.seconds
 
 
+#: What must still happen when the watchdog ends a run (reports written, for one).
+_at_end_run: list[Callable[[], None]] = []
+
+
+def at_end_run(callback: Callable[[], None]) -> Callable[[], None]:
+    """Register ``callback`` for an emergency end of the run; returns its unregistration."""
+    _at_end_run.append(callback)
+    return lambda: _at_end_run.remove(callback)
+
+
 def end_run(report: str, finish: Callable[[], None]) -> None:
     """The last resort, on the watchdog thread: the test's thread cannot be stopped."""
     sys.stderr.write(
         "\narunner: the test could not be cancelled; ending the run.\n" + report + "\n"
     )
     try:
+        for callback in list(_at_end_run):
+            with contextlib.suppress(Exception):
+                callback()
         finish()
     finally:
         sys.stderr.flush()

@@ -193,11 +193,11 @@ class Options(SimpleTestCase):
 
     def test_config_unknown_key_and_bad_value(self):
         with Project({"test_ok": PASSING}) as project:
-            project.write("pyproject.toml", '[tool.arunner]\njunit_xml = "r.xml"\n')
+            project.write("pyproject.toml", '[tool.arunner]\njunit-xml = "r.xml"\n')
             run = project.run()
             self.assertEqual(run.code, 2, run.output)
-            self.assertIn("unknown key 'junit_xml'", run.output)
-            self.assertIn("did you mean 'junit-xml'?", run.output)
+            self.assertIn("unknown key 'junit-xml'", run.output)
+            self.assertIn("did you mean 'junit_xml'?", run.output)
             project.write("pyproject.toml", '[tool.arunner]\nkeepdb = "yes please"\n')
             run = project.run()
             self.assertEqual(run.code, 2, run.output)
@@ -207,7 +207,7 @@ class Options(SimpleTestCase):
         with Project({"test_ok": PASSING, "test_bad": FAILING}) as project:
             project.write(
                 "pyproject.toml",
-                '[tool.arunner]\nk = ["test_passes"]\nverbosity = 2\nno-faulthandler = true\n',
+                '[tool.arunner]\nk = ["test_passes"]\nverbosity = 2\nno_faulthandler = true\n',
             )
             run = project.run()
             self.assertEqual(run.code, 0, run.output)

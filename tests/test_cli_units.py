@@ -82,7 +82,7 @@ class GeneratedOptions(SimpleTestCase):
         self.assertEqual(groups["colour"], "extra")
         self.assertEqual(groups["num"], "extra")  # nested mutually exclusive group
         options = {o.name: o for o in (commandline.to_click(r, "g") for r in recorded)}
-        self.assertEqual(options["thing"].config_key, "no-thing")
+        self.assertEqual(options["thing"].config_key, "no_thing")
         self.assertEqual(options["tags"].config_key, "tag")
         self.assertEqual(options["num"].help, "Default None.")
         self.assertIs(options["thing"].from_config(True), False)

@@ -193,7 +193,7 @@ class RouteSwitches(SimpleTestCase):
         self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
     def test_config_key(self):
-        self.project.write("pyproject.toml", '[tool.arunner]\ndb-threads = "route"\n')
+        self.project.write("pyproject.toml", '[tool.arunner]\ndb_threads = "route"\n')
         try:
             run = self.project.run()
         finally:

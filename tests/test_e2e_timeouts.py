@@ -1,6 +1,7 @@
 """Timeouts, hang reports and per-test diagnostics, on real runs of throwaway projects."""
 
 import re
+from xml.etree import ElementTree
 
 from django.test import SimpleTestCase
 
@@ -143,8 +144,12 @@ class Timeouts(SimpleTestCase):
 
     def test_a_test_that_cannot_be_cancelled_ends_the_run_cleanly(self):
         with Project({"test_unstoppable": UNSTOPPABLE}) as project:
-            run = project.run("--timeout", "1", command="manage")
+            run = project.run("--timeout", "1", "--junit-xml", "junit.xml", command="manage")
             self.assertEqual(run.code, 1, run.output)
+            report = ElementTree.parse(project.root / "junit.xml").getroot()
+            self.assertEqual(
+                [case.get("name") for case in report.iter("testcase")], ["test_a_passes"]
+            )
             self.assertIn("could not be cancelled; ending the run", run.output)
             self.assertIn("exceeded its 1s timeout", run.output)
             self.assertIn("test_b_swallows_everything", run.output)
