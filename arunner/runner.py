@@ -30,6 +30,7 @@ from . import (
     timeouts,
     workers,
 )
+from .parallel import AsyncParallelTestSuite
 from .suite import AsyncTestSuite
 
 
@@ -37,6 +38,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
     """A drop-in ``TEST_RUNNER`` that runs coroutine tests isolated, drained and fast."""
 
     test_suite = AsyncTestSuite
+    parallel_test_suite = AsyncParallelTestSuite
 
     def __init__(
         self,
@@ -186,7 +188,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
             forget()
             self._reporters.close()
         # unittest's Ctrl-C handler stops the result; so does --failfast, after a failure.
-        stopped = self._result.shouldStop
+        # ... but not when a --parallel worker stopped it for a test that hung (exit 1).
+        stopped = self._result.shouldStop and not getattr(self._result, "arunner_hung", False)
         self.interrupted = stopped and not (self.failfast and not self._result.wasSuccessful())
         return self._result
 

@@ -8,6 +8,7 @@ there, lazily, never in the parent before the workers fork.
 from __future__ import annotations
 
 import inspect
+import multiprocessing
 import sys
 import unittest
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inventory, isolation, reporting, testcase, timeouts
+from . import escapes, inventory, isolation, parallel, reporting, testcase, timeouts
 from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
@@ -161,6 +162,15 @@ class RunContext:
 
     def _end_run(self, armed: timeouts.Armed) -> None:
         """The watchdog's last resort: the test cannot be stopped. Count it, clean up, exit."""
+        parent = multiprocessing.parent_process()
+        if parent is not None and self.config.hang_dir is not None:
+
+            def hand_over() -> None:
+                parallel.leave_note(self.config.hang_dir, armed.test_id, armed.report or "")
+                timeouts.stop_parent(parent.pid)
+
+            timeouts.end_run(armed.report or "", hand_over)
+            return
         passed, failed, skipped = reporting.counts(self.result)
         recorded = {test.id() for test, *_ in (*self.result.errors, *self.result.failures)}
         if armed.test_id not in recorded:

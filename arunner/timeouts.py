@@ -192,7 +192,11 @@ class Watchdog:
 
 
 def _problems(result: Any) -> int:
-    return len(getattr(result, "errors", ())) + len(getattr(result, "failures", ()))
+    """Failures and errors so far; a ``--parallel`` worker's result keeps only events."""
+    events = getattr(result, "events", None)
+    if events is not None:
+        return sum(1 for event in events if event[0] in ("addError", "addFailure"))
+    return len(result.errors) + len(result.failures)
 
 
 def start(armed: Armed, result: Any) -> None:
@@ -226,6 +230,13 @@ def end_run(report: str, finish: Callable[[], None]) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(1)
+
+
+def stop_parent(pid: int) -> None:
+    """In a ``--parallel`` worker: ask the parent to stop the run as Ctrl-C would (its results
+    so far are reported, its teardown drops the database clones); Django's worker pool would
+    otherwise wait forever for the results of this worker's tests."""
+    os.kill(pid, signal.SIGINT)
 
 
 def drop_test_databases(connections: list[BaseDatabaseWrapper], keepdb: bool) -> None:

@@ -158,6 +158,26 @@ class Timeouts(SimpleTestCase):
                 self.assertFalse(project.test_db_exists(), run.output)
 
 
+class ParallelHang(SimpleTestCase):
+    def test_a_worker_that_cannot_stop_its_test_stops_the_run_with_an_error(self):
+        more = "from django.test import TestCase\n\n\nclass More(TestCase):\n" + "".join(
+            f"    def test_{n}(self):\n        pass\n\n" for n in range(3)
+        )
+        with Project({"test_unstoppable": UNSTOPPABLE, "test_more": more}) as project:
+            run = project.run("--timeout", "1", "--parallel", "2", "--junit-xml", "j.xml",
+                              command="manage")
+            self.assertEqual(run.code, 1, run.output)
+            self.assertIn("could not be cancelled; ending the run", run.output)
+            self.assertIn("ERROR: test_b_swallows_everything", run.output)
+            self.assertIn("exceeded its 1s timeout", run.output)
+            self.assertRegex(run.closing_line, r"^\d+ passed, 1 failed, 0 skipped$")
+            names = [c.get("name") for c in ElementTree.parse(project.root / "j.xml").iter(
+                "testcase")]
+            self.assertIn("test_b_swallows_everything", names)
+            if BACKEND != "sqlite":
+                self.assertFalse(project.test_db_exists(), run.output)
+
+
 class Diagnostics(SimpleTestCase):
     @classmethod
     def setUpClass(cls):
