@@ -220,16 +220,21 @@ def ratio_rows(results: Results) -> list[tuple[str, float, float, float]]:
     return rows
 
 
+def stats(results: Results, name: str, n: int) -> tuple[float, float, float, float, float]:
+    """(median, min, max, ms per test) of a variant's suite times, and its median wall time."""
+    suite = results.suite(name)
+    med = statistics.median(suite)
+    return med, min(suite), max(suite), 1000 * med / n, statistics.median(results.wall(name))
+
+
 def table(results: Results, n: int) -> str:
     lines = [
         f"{'variant':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'ms/test':>8} {'wall s':>7}",
     ]
     for name in results.variants:
-        suite = results.suite(name)
-        med = statistics.median(suite)
+        med, low, high, per_test, wall = stats(results, name, n)
         lines.append(
-            f"{name:<22} {med:>9.3f} {min(suite):>7.3f} {max(suite):>7.3f} "
-            f"{1000 * med / n:>8.3f} {statistics.median(results.wall(name)):>7.2f}"
+            f"{name:<22} {med:>9.3f} {low:>7.3f} {high:>7.3f} {per_test:>8.3f} {wall:>7.2f}"
         )
     rows = ratio_rows(results)
     if rows:
@@ -264,11 +269,9 @@ def markdown(
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name in results.variants:
-        suite = results.suite(name)
-        med = statistics.median(suite)
+        med, low, high, per_test, wall = stats(results, name, n)
         out.append(
-            f"| {name} | {med:.3f} | {min(suite):.3f} | {max(suite):.3f} | "
-            f"{1000 * med / n:.3f} | {statistics.median(results.wall(name)):.2f} | "
+            f"| {name} | {med:.3f} | {low:.3f} | {high:.3f} | {per_test:.3f} | {wall:.2f} | "
             f"`{commands[name]}` |"
         )
     rows = ratio_rows(results)

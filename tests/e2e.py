@@ -24,6 +24,16 @@ from tests.databases import BACKEND, database
 #: Generous bound on one subprocess run: it only stops a hang from eating CI's time.
 RUN_TIMEOUT = 300
 
+#: A test module with one passing test, for runs that are about the command, not the tests.
+PASSING = """
+from django.test import SimpleTestCase
+
+
+class Passing(SimpleTestCase):
+    def test_passes(self):
+        pass
+"""
+
 MODELS = """
 from django.db import models
 

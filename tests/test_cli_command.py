@@ -6,16 +6,7 @@ from pathlib import Path
 
 from django.test import SimpleTestCase
 
-from tests.e2e import RUN_TIMEOUT, Project
-
-PASSING = """
-from django.test import SimpleTestCase
-
-
-class Passing(SimpleTestCase):
-    def test_passes(self):
-        pass
-"""
+from tests.e2e import PASSING, RUN_TIMEOUT, Project
 
 FAILING = """
 from django.test import SimpleTestCase

@@ -10,16 +10,7 @@ import unittest
 
 from django.test import SimpleTestCase
 
-from tests.e2e import RUN_TIMEOUT, Project
-
-PASSING = """
-from django.test import SimpleTestCase
-
-
-class Passing(SimpleTestCase):
-    def test_passes(self):
-        pass
-"""
+from tests.e2e import PASSING, RUN_TIMEOUT, Project
 
 USES_DB = """
 from django.test import TestCase
