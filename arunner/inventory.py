@@ -16,6 +16,7 @@ from typing import Any
 from asgiref.sync import AsyncToSync
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.test import runner as django_runner
 
 #: ``asyncio.events`` exports these two in ``__all__`` but documents them as internal. The
 #: inline executor detaches the running loop around a sync call with them, so Django's
@@ -127,3 +128,9 @@ def drop_asyncio_test_context(test: unittest.IsolatedAsyncioTestCase) -> None:
     """Forget ``IsolatedAsyncioTestCase._asyncioTestContext`` (unpicklable; unused by arunner,
     whose session runs every phase in a context of its own)."""
     test._asyncioTestContext = None  # type: ignore[attr-defined]
+
+
+def worker_number() -> int:
+    """This ``--parallel`` worker's number (``django.test.runner._worker_id``), which names
+    its database clones; a replacement worker must take the same one."""
+    return django_runner._worker_id  # type: ignore[attr-defined]

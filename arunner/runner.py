@@ -188,8 +188,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             forget()
             self._reporters.close()
         # unittest's Ctrl-C handler stops the result; so does --failfast, after a failure.
-        # ... but not when a --parallel worker stopped it for a test that hung (exit 1).
-        stopped = self._result.shouldStop and not getattr(self._result, "arunner_hung", False)
+        stopped = self._result.shouldStop
         self.interrupted = stopped and not (self.failfast and not self._result.wasSuccessful())
         return self._result
 

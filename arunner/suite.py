@@ -162,14 +162,15 @@ class RunContext:
 
     def _end_run(self, armed: timeouts.Armed) -> None:
         """The watchdog's last resort: the test cannot be stopped. Count it, clean up, exit."""
-        parent = multiprocessing.parent_process()
-        if parent is not None and self.config.hang_dir is not None:
+        if self.config.hang_dir is not None and multiprocessing.parent_process() is not None:
 
             def hand_over() -> None:
-                parallel.leave_note(self.config.hang_dir, armed.test_id, armed.report or "")
-                timeouts.stop_parent(parent.pid)
+                parallel.leave_note(
+                    self.config.hang_dir, armed.test_id, armed.report or "", self.result
+                )
 
-            timeouts.end_run(armed.report or "", hand_over)
+            ending = "this --parallel worker; the run goes on"
+            timeouts.end_run(armed.report or "", hand_over, ending)
             return
         passed, failed, skipped = reporting.counts(self.result)
         recorded = {test.id() for test, *_ in (*self.result.errors, *self.result.failures)}

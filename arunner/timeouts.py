@@ -104,6 +104,7 @@ class Watchdog:
         self._interrupting: Armed | None = None
         self._previous_handler: Any = None
         self._home = threading.get_ident()
+        self._closed = False
 
     def install(self) -> None:
         connection_created.connect(dbinterrupt.remember_session, dispatch_uid="arunner-sessions")
@@ -111,8 +112,12 @@ class Watchdog:
             self._previous_handler = signal.signal(SIGNAL, self._on_signal)
 
     def uninstall(self) -> None:
+        """Also ends the thread: a ``--parallel`` worker makes a watchdog per batch."""
         connection_created.disconnect(dispatch_uid="arunner-sessions")
-        self.disarm()
+        with self._condition:
+            self._armed = self._interrupting = None
+            self._closed = True
+            self._condition.notify()
         if self._previous_handler is not None:
             signal.signal(SIGNAL, self._previous_handler)
             self._previous_handler = None
@@ -138,6 +143,8 @@ class Watchdog:
         while True:
             with self._condition:
                 while self._armed is None:
+                    if self._closed:
+                        return
                     self._condition.wait()
                 armed = self._armed
                 remaining = armed.deadline - time.monotonic()
@@ -216,10 +223,10 @@ def at_end_run(callback: Callable[[], None]) -> Callable[[], None]:
     return lambda: _at_end_run.remove(callback)
 
 
-def end_run(report: str, finish: Callable[[], None]) -> None:
+def end_run(report: str, finish: Callable[[], None], ending: str = "the run") -> None:
     """The last resort, on the watchdog thread: the test's thread cannot be stopped."""
     sys.stderr.write(
-        "\narunner: the test could not be cancelled; ending the run.\n" + report + "\n"
+        f"\narunner: the test could not be cancelled; ending {ending}.\n{report}\n"
     )
     try:
         for callback in list(_at_end_run):
@@ -230,13 +237,6 @@ def end_run(report: str, finish: Callable[[], None]) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(1)
-
-
-def stop_parent(pid: int) -> None:
-    """In a ``--parallel`` worker: ask the parent to stop the run as Ctrl-C would (its results
-    so far are reported, its teardown drops the database clones); Django's worker pool would
-    otherwise wait forever for the results of this worker's tests."""
-    os.kill(pid, signal.SIGINT)
 
 
 def drop_test_databases(connections: list[BaseDatabaseWrapper], keepdb: bool) -> None:

@@ -167,9 +167,16 @@ class Project:
         """Whether the server still has this project's test database."""
         return _server_db_exists(f"test_{self.name}")
 
+    def test_dbs_left(self) -> list[str]:
+        """The project's test database and ``--parallel`` clones that still exist."""
+        if BACKEND == "sqlite":
+            return sorted(path.name for path in self.root.glob("test_db*.sqlite3"))
+        return _server_dbs_like(f"test_{self.name}")
+
     def cleanup(self) -> None:
         if BACKEND != "sqlite":
-            _drop_server_db(f"test_{self.name}")
+            for name in {f"test_{self.name}", *self.test_dbs_left()}:
+                _drop_server_db(name)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -201,6 +208,18 @@ def _server_db_exists(name: str) -> bool:
         else:
             cursor.execute("SHOW DATABASES LIKE %s", [name])
         return cursor.fetchone() is not None
+    finally:
+        close()
+
+
+def _server_dbs_like(prefix: str) -> list[str]:
+    cursor, close = _server_cursor(None)
+    try:
+        if BACKEND == "postgres":
+            cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"])
+        else:
+            cursor.execute("SHOW DATABASES LIKE %s", [prefix + "%"])
+        return sorted(row[0] for row in cursor.fetchall())
     finally:
         close()
 

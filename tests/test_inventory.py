@@ -12,6 +12,7 @@ import unittest
 from asgiref.sync import AsyncToSync
 from django.db import connection, transaction
 from django.test import SimpleTestCase, TestCase
+from django.test import runner as django_runner
 
 from arunner import inventory
 
@@ -183,3 +184,12 @@ class IsolatedAsyncioContext(SimpleTestCase):
         self.assertTrue(hasattr(probe, "_asyncioTestContext"))
         inventory.drop_asyncio_test_context(probe)
         self.assertIsNone(probe._asyncioTestContext)
+
+
+class ParallelWorkerNumber(SimpleTestCase):
+    def test_django_keeps_the_worker_number_in_a_module_global(self):
+        self.assertIsInstance(inventory.worker_number(), int)
+        source = _source(django_runner._init_worker)
+        self.assertIn("global _worker_id", source)
+        self.assertIn("_worker_id = counter.value", source)
+        self.assertIn("setup_worker_connection(_worker_id)", source)
