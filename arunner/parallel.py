@@ -1,15 +1,20 @@
-"""``--parallel`` that goes on when a worker's test cannot be stopped.
+"""``--parallel`` that goes on when a worker is lost.
 
-The watchdog's last resort ends the worker's process (``arunner.timeouts``). Django's
-``ParallelTestSuite`` would then wait forever for that worker's batch, and the pool's
-replacement worker would take a new number, for which no database clone exists. So:
+A worker can be lost two ways: the watchdog's last resort ends its process (its test could
+not be stopped, ``arunner.timeouts``), or it dies on its own (a crash, ``os._exit``, the OOM
+killer). Django's ``ParallelTestSuite`` would then wait forever for that worker's batch, and
+the pool's replacement worker would take a new number, for which no database clone exists.
+So the workers share a table of which process holds each worker number and which batch it
+runs, and:
 
-- the dying worker leaves a note in a directory the parent made for the run (the test, its
-  report, and the result events of the batch so far) and hands its worker number back;
-- the replacement worker takes that number, so it uses the clones the dead one used (the
-  watchdog terminated the dead one's database sessions, which rolled its transaction back);
-- the parent replays the note's events, reports the test as an error, and sends the rest of
-  the batch to the pool again. Only that worker is lost; the run goes on.
+- a worker ended by the watchdog first leaves a note in a directory the parent made for the
+  run: its batch, the test, the report, and the result events of the batch so far;
+- a replacement worker takes the number of the dead one, so it uses the same database clones
+  (the dead one's sessions are gone, which rolled its transaction back); if the dead one died
+  without a note, the replacement leaves one for it, naming the batch it was running;
+- the parent replays a note's events, reports the test as an error, and sends the rest of the
+  batch to the pool again; a batch whose worker crashed is reported as lost, each of its
+  tests an error, and not run again (it would likely crash again). The run goes on.
 """
 
 from __future__ import annotations
@@ -40,66 +45,31 @@ __unittest = True
 #: The counter value that tells the parent a worker failed to start (as Django 6.x does).
 INIT_FAILED = -1000
 
-#: In a worker: the shared slots where a dying worker hands its number back.
-_freed_numbers: Any = None
+#: A worker number's batch when it runs none.
+IDLE = -1
+
+
+class WorkerLostError(Exception):
+    """The ``--parallel`` worker running the test died before reporting it."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """What a dying worker tells the parent about the test it could not stop."""
+    """What the parent learns about a batch whose worker was lost.
 
-    test_id: str
+    ``test_id`` is the test the watchdog could not stop, ``None`` when the worker died on its
+    own; ``events`` are the batch's result events up to that test.
+    """
+
+    batch: int
+    test_id: str | None
     report: str
     events: list[tuple[Any, ...]]
 
-
-def leave_note(directory: str, test_id: str, report: str, result: Any) -> None:
-    """In the worker, just before it exits: tell the parent, and free the worker's number."""
-    events = list(getattr(result, "events", ()))
-    path = Path(directory) / uuid.uuid4().hex
-    path.with_suffix(".tmp").write_bytes(pickle.dumps(Note(test_id, report, events)))
-    os.replace(path.with_suffix(".tmp"), path.with_suffix(".note"))
-    _hand_back(inventory.worker_number())
-
-
-def _hand_back(number: int) -> None:
-    freed = _freed_numbers
-    if freed is None:
-        return
-    with freed.get_lock():
-        for slot, value in enumerate(freed):
-            if value == 0:
-                freed[slot] = number
-                return
-
-
-def _take_freed(freed: Any) -> int | None:
-    with freed.get_lock():
-        for slot, value in enumerate(freed):
-            if value != 0:
-                freed[slot] = 0
-                return value
-    return None
-
-
-def init_worker(django_init: Callable[..., None], freed: Any, counter: Any, *args: Any) -> None:
-    """The pool's initializer: Django's, but a replacement worker reuses the number (and so
-    the database clones) of the worker it replaces."""
-    global _freed_numbers
-    _freed_numbers = freed
-    try:
-        with counter.get_lock():
-            number = _take_freed(freed)
-            if number is not None:
-                following, counter.value = counter.value, number - 1
-                django_init(counter, *args)
-                counter.value = following
-                return
-        django_init(counter, *args)
-    except Exception:
-        with counter.get_lock():
-            counter.value = INIT_FAILED
-        raise
+    def write(self, directory: str) -> None:
+        path = Path(directory) / uuid.uuid4().hex
+        path.with_suffix(".tmp").write_bytes(pickle.dumps(self))
+        os.replace(path.with_suffix(".tmp"), path.with_suffix(".note"))
 
 
 def read_notes(directory: str, seen: set[str]) -> Iterator[Note]:
@@ -109,25 +79,116 @@ def read_notes(directory: str, seen: set[str]) -> Iterator[Note]:
             yield pickle.loads(path.read_bytes())
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Workers:
+    """The table the parent shares with its workers: per worker number, the process that
+    holds it and the batch it runs. The pool reaps a dead worker before it starts the
+    replacement, so a dead holder's pid no longer answers."""
+
+    def __init__(self, processes: int, notes: str) -> None:
+        self.pids = multiprocessing.Array(ctypes.c_int, processes)
+        self.batches = multiprocessing.Array(ctypes.c_int, [IDLE] * processes)
+        self.notes = notes
+
+    def take_dead_number(self) -> int | None:
+        """In a starting worker: the number of a dead worker, with a note for the batch it
+        was running if it left none. Called with the counter's lock held."""
+        for slot, pid in enumerate(self.pids):
+            if pid and not _alive(pid):
+                batch, self.batches[slot] = self.batches[slot], IDLE
+                if batch != IDLE:
+                    report = f"The --parallel worker running it (pid {pid}) died: a crash, "
+                    report += "os._exit() or the OOM killer. Its batch's results are lost."
+                    Note(batch, None, report, []).write(self.notes)
+                return slot + 1
+        return None
+
+    def claim(self, number: int) -> None:
+        if 0 < number <= len(self.pids):
+            self.pids[number - 1] = os.getpid()
+            self.batches[number - 1] = IDLE
+
+    def running(self, number: int, batch: int) -> None:
+        if 0 < number <= len(self.batches):
+            self.batches[number - 1] = batch
+
+
+#: In a worker: the table above.
+_workers: Workers | None = None
+
+
+def init_worker(
+    django_init: Callable[..., None], workers: Workers, counter: Any, *args: Any
+) -> None:
+    """The pool's initializer: Django's, but a replacement worker reuses the number (and so
+    the database clones) of the worker it replaces."""
+    global _workers
+    _workers = workers
+    try:
+        with counter.get_lock():
+            number = workers.take_dead_number()
+            if number is not None:
+                following, counter.value = counter.value, number - 1
+                django_init(counter, *args)
+                counter.value = following
+        if number is None:
+            django_init(counter, *args)
+        workers.claim(inventory.worker_number())
+    except Exception:
+        with counter.get_lock():
+            counter.value = INIT_FAILED
+        raise
+
+
+def run_batch(run_subsuite: Callable[[Any], Any], args: tuple[Any, ...]) -> Any:
+    """In a worker: Django's ``_run_subsuite``, with the batch marked as this worker's."""
+    number = inventory.worker_number()
+    if _workers is not None:
+        _workers.running(number, args[1])
+    try:
+        return run_subsuite(args)
+    finally:
+        if _workers is not None:
+            _workers.running(number, IDLE)
+
+
+def leave_note(directory: str, test_id: str, report: str, result: Any) -> None:
+    """In a worker the watchdog is about to end: tell the parent what it was running."""
+    workers, number = _workers, inventory.worker_number()
+    if workers is None or not 0 < number <= len(workers.batches):
+        return
+    batch, workers.batches[number - 1] = workers.batches[number - 1], IDLE
+    Note(batch, test_id, report, list(getattr(result, "events", ()))).write(directory)
+
+
 class WorkerStartError(RuntimeError):
     """A ``--parallel`` worker failed to start; its traceback is printed above."""
 
 
 class AsyncParallelTestSuite(ParallelTestSuite):
-    """Django's ``ParallelTestSuite``, which also survives a worker that had to be ended."""
+    """Django's ``ParallelTestSuite``, which also survives losing a worker."""
 
     def run(self, result: unittest.TestResult) -> unittest.TestResult:
         self.initialize_suite()
         # Django 6.x does this too: the workers buffer; the parent replaying must not.
         result.buffer = False
-        directory = tempfile.mkdtemp(prefix="arunner-hung-")
+        directory = tempfile.mkdtemp(prefix="arunner-workers-")
         try:
             self._tell_workers(directory)
             counter = multiprocessing.Value(ctypes.c_int, 0)
-            freed = multiprocessing.Array(ctypes.c_int, self.processes)
+            workers = Workers(self.processes, directory)
             with multiprocessing.Pool(
                 processes=self.processes,
-                initializer=functools.partial(init_worker, self.init_worker.__func__, freed),
+                initializer=functools.partial(init_worker, self.init_worker.__func__, workers),
                 initargs=[
                     counter,
                     self.initial_settings,
@@ -156,9 +217,8 @@ class AsyncParallelTestSuite(ParallelTestSuite):
 
     def submit(self, pool: Any, index: int, subsuite: Any, done: queue.SimpleQueue) -> None:
         args = (self.runner_class, index, subsuite, self.failfast, self.buffer)
-        pool.apply_async(
-            self.run_subsuite.__func__, (args,), callback=done.put, error_callback=done.put
-        )
+        run = functools.partial(run_batch, self.run_subsuite.__func__)
+        pool.apply_async(run, (args,), callback=done.put, error_callback=done.put)
 
 
 class _Batches:
@@ -208,40 +268,33 @@ class _Batches:
         if self.counter.value < 0:
             raise WorkerStartError("a --parallel worker failed to start; see its traceback")
         for note in read_notes(self.notes, self.seen):
-            self._lost_worker(note)
+            if note.batch in self.pending:
+                self.lost = True
+                self._lost_batch(note, self.pending.pop(note.batch))
 
-    def _lost_worker(self, note: Note) -> None:
-        """Report the test the worker could not stop, then send the rest of its batch again."""
-        found = self._batch_of(note.test_id)
-        if found is None:
+    def _lost_batch(self, note: Note, subsuite: Any) -> None:
+        tests = list(subsuite)
+        if note.test_id is None:
+            for test in tests:
+                _report_error(self.result, test, WorkerLostError(note.report))
             return
-        self.lost = True
-        index, tests, position = found
-        subsuite = self.pending.pop(index)
-        self._replay(tests, [e for e in note.events if e[1] < position])
-        _report_hung(self.result, tests[position], note.report)
+        position = next(i for i, test in enumerate(tests) if test.id() == note.test_id)
+        self._replay(tests, [event for event in note.events if event[1] < position])
+        _report_error(self.result, tests[position], TestTimeoutError(note.report))
         rest = tests[position + 1 :]
         if rest and not self.result.shouldStop:
             remaining = type(subsuite)(rest)
             remaining.arunner_config = getattr(subsuite, "arunner_config", None)
             self._submit(remaining)
 
-    def _batch_of(self, test_id: str) -> tuple[int, list[Any], int] | None:
-        for index, subsuite in self.pending.items():
-            tests = list(subsuite)
-            for position, test in enumerate(tests):
-                if test.id() == test_id:
-                    return index, tests, position
-        return None
 
-
-def _report_hung(result: Any, test: Any, report: str) -> None:
+def _report_error(result: Any, test: Any, error: Exception) -> None:
     # The parent's result only relays the reports workers build; this test's report must be
     # built here, so let it record for the moment.
     result.records = True
     try:
         result.startTest(test)
-        result.addError(test, (TestTimeoutError, TestTimeoutError(report), None))
+        result.addError(test, (type(error), error, None))
         result.stopTest(test)
     finally:
         del result.records

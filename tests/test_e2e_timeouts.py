@@ -213,7 +213,43 @@ class Later(TestCase):
 """
 
 
-class ParallelHang(SimpleTestCase):
+PARALLEL_CRASH = """
+import os
+import signal
+import time
+
+from django.test import TestCase
+
+from e2eapp.models import Item
+
+
+class Busy(TestCase):
+    def test_0(self):
+        time.sleep(2)
+
+    def test_1(self):
+        time.sleep(2)
+
+
+class Crashes(TestCase):
+    def test_a_writes(self):
+        Item.objects.create(name="a")
+
+    def test_b_dies(self):
+        Item.objects.create(name="b")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def test_c_after(self):
+        pass
+
+
+class Later(TestCase):
+    def test_sees_no_rows(self):
+        self.assertEqual(Item.objects.count(), 0)
+"""
+
+
+class ParallelLostWorker(SimpleTestCase):
     def test_only_the_worker_is_lost_and_the_run_goes_on(self):
         with Project({"test_parallel_hang": PARALLEL_HANG}) as project:
             run = project.run("--timeout", "1", "--parallel", "2", "--junit-xml", "j.xml",
@@ -235,6 +271,23 @@ class ParallelHang(SimpleTestCase):
                 run.output, "test_c_runs_in_the_replacement_worker")
             self.assertNotEqual(first[0], after[0], "test_c ran in the worker that was ended")
             self.assertEqual(first[1], after[1], "the replacement took another clone")
+            self.assertEqual(project.test_dbs_left(), [])
+
+
+    def test_a_worker_that_dies_loses_its_batch_and_the_run_goes_on(self):
+        with Project({"test_parallel_crash": PARALLEL_CRASH}) as project:
+            run = project.run("--parallel", "2", "--junit-xml", "j.xml", command="manage")
+            self.assertEqual(run.code, 1, run.output)
+            for name in ("test_a_writes", "test_b_dies", "test_c_after"):
+                self.assertIn(f"ERROR: {name}", run.output)
+            self.assertIn("WorkerLostError: The --parallel worker running it", run.output)
+            self.assertIn("Ran 6 tests", run.output)
+            self.assertEqual(run.closing_line, "3 passed, 3 failed, 0 skipped", run.output)
+            cases = ElementTree.parse(project.root / "j.xml").getroot().iter("testcase")
+            self.assertEqual(
+                sorted(c.get("name") for c in cases if c.find("error") is not None),
+                ["test_a_writes", "test_b_dies", "test_c_after"],
+            )
             self.assertEqual(project.test_dbs_left(), [])
 
 

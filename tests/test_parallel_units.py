@@ -2,12 +2,17 @@
 
 import ctypes
 import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
+from unittest import mock
 
 from django.test import SimpleTestCase
 
-from arunner import parallel, timeouts
+from arunner import inventory, parallel, timeouts
 
 
 def counting_init(calls):
@@ -21,51 +26,76 @@ def counting_init(calls):
     return init
 
 
+def dead_pid():
+    """The pid of a process that has ended and been reaped."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
 class WorkerNumbers(SimpleTestCase):
     def setUp(self):
         self.counter = multiprocessing.Value(ctypes.c_int, 0)
-        self.freed = multiprocessing.Array(ctypes.c_int, 2)
+        self.notes = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.notes)
+        self.workers = parallel.Workers(2, self.notes)
         self.calls = []
         self.init = counting_init(self.calls)
-        self.addCleanup(setattr, parallel, "_freed_numbers", None)
+        self.addCleanup(setattr, parallel, "_workers", None)
 
     def start_worker(self):
-        parallel.init_worker(self.init, self.freed, self.counter, "settings")
+        parallel.init_worker(self.init, self.workers, self.counter, "settings")
         return self.calls[-1][0]
+
+    def notes_left(self):
+        return list(parallel.read_notes(self.notes, set()))
 
     def test_new_workers_take_the_next_numbers(self):
         self.assertEqual([self.start_worker(), self.start_worker()], [1, 2])
         self.assertEqual(self.calls[0][1], ("settings",))
 
-    def test_a_replacement_takes_the_number_handed_back(self):
-        self.start_worker()
-        self.start_worker()
-        parallel._hand_back(1)
-        self.assertEqual(self.start_worker(), 1)
+    def test_a_replacement_takes_the_number_of_the_dead_worker(self):
+        self.workers.pids[0], self.workers.pids[1] = os.getpid(), dead_pid()
+        self.counter.value = 2
+        self.assertEqual(self.start_worker(), 2)
         self.assertEqual(self.counter.value, 2)
-        self.assertEqual(self.start_worker(), 3)
-        self.assertEqual(list(self.freed), [0, 0])
+        self.assertEqual(self.notes_left(), [])
+
+    def test_a_replacement_leaves_a_note_for_a_batch_the_dead_worker_held(self):
+        self.workers.pids[0], self.workers.batches[0] = dead_pid(), 7
+        self.counter.value = 2
+        self.assertEqual(self.start_worker(), 1)
+        [note] = self.notes_left()
+        self.assertEqual((note.batch, note.test_id), (7, None))
+        self.assertIn("died", note.report)
+        self.assertEqual(self.workers.batches[0], parallel.IDLE)
 
     def test_a_failed_start_is_flagged_for_the_parent(self):
         def failing(counter, *args):
             raise RuntimeError("no database")
 
         with self.assertRaisesMessage(RuntimeError, "no database"):
-            parallel.init_worker(failing, self.freed, self.counter)
+            parallel.init_worker(failing, self.workers, self.counter)
         self.assertEqual(self.counter.value, parallel.INIT_FAILED)
 
 
 class Notes(SimpleTestCase):
-    def test_a_note_carries_the_test_its_report_and_the_events_so_far(self):
+    def test_a_note_carries_the_batch_the_test_its_report_and_the_events_so_far(self):
         result = type("Result", (), {"events": [("startTest", 0), ("addSuccess", 0)]})()
         with tempfile.TemporaryDirectory() as directory:
-            parallel.leave_note(directory, "app.tests.T.test_b", "the report", result)
+            workers = parallel.Workers(1, directory)
+            workers.batches[0] = 3
+            self.addCleanup(setattr, parallel, "_workers", None)
+            parallel._workers = workers
+            with mock.patch.object(inventory, "worker_number", return_value=1):
+                parallel.leave_note(directory, "app.tests.T.test_b", "the report", result)
             seen = set()
-            notes = list(parallel.read_notes(directory, seen))
             self.assertEqual(
-                notes, [parallel.Note("app.tests.T.test_b", "the report", result.events)]
+                list(parallel.read_notes(directory, seen)),
+                [parallel.Note(3, "app.tests.T.test_b", "the report", result.events)],
             )
             self.assertEqual(list(parallel.read_notes(directory, seen)), [])
+            self.assertEqual(workers.batches[0], parallel.IDLE)
 
 
 class WatchdogThread(SimpleTestCase):
