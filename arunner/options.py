@@ -209,8 +209,6 @@ class RunConfig:
     asyncio_debug: bool = False
     loop: str = "asyncio"
     keepdb: bool = False
-    #: Where a ``--parallel`` worker notes a test it could not stop (``arunner.parallel``).
-    hang_dir: str | None = None
     test_aliases: frozenset[str] = field(default_factory=frozenset)
 
 

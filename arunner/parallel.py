@@ -100,10 +100,11 @@ class Workers:
         self.notes = notes
 
     def take_dead_number(self) -> int | None:
-        """In a starting worker: the number of a dead worker, with a note for the batch it
-        was running if it left none. Called with the counter's lock held."""
+        """In a starting worker: claim the number of a dead worker, with a note for the batch
+        it was running if it left none. Called with the counter's lock held."""
         for slot, pid in enumerate(self.pids):
             if pid and not _alive(pid):
+                self.pids[slot] = os.getpid()
                 batch, self.batches[slot] = self.batches[slot], IDLE
                 if batch != IDLE:
                     report = f"The --parallel worker running it (pid {pid}) died: a crash, "
@@ -115,7 +116,6 @@ class Workers:
     def claim(self, number: int) -> None:
         if 0 < number <= len(self.pids):
             self.pids[number - 1] = os.getpid()
-            self.batches[number - 1] = IDLE
 
     def running(self, number: int, batch: int) -> None:
         if 0 < number <= len(self.batches):
@@ -124,6 +124,11 @@ class Workers:
 
 #: In a worker: the table above.
 _workers: Workers | None = None
+
+
+def in_worker() -> bool:
+    """True in a worker of ``AsyncParallelTestSuite`` (never in the parent)."""
+    return _workers is not None
 
 
 def init_worker(
@@ -142,7 +147,7 @@ def init_worker(
                 counter.value = following
         if number is None:
             django_init(counter, *args)
-        workers.claim(inventory.worker_number())
+            workers.claim(inventory.worker_number())
     except Exception:
         with counter.get_lock():
             counter.value = INIT_FAILED
@@ -161,13 +166,13 @@ def run_batch(run_subsuite: Callable[[Any], Any], args: tuple[Any, ...]) -> Any:
             _workers.running(number, IDLE)
 
 
-def leave_note(directory: str, test_id: str, report: str, result: Any) -> None:
+def leave_note(test_id: str, report: str, result: Any) -> None:
     """In a worker the watchdog is about to end: tell the parent what it was running."""
     workers, number = _workers, inventory.worker_number()
     if workers is None or not 0 < number <= len(workers.batches):
         return
     batch, workers.batches[number - 1] = workers.batches[number - 1], IDLE
-    Note(batch, test_id, report, list(getattr(result, "events", ()))).write(directory)
+    Note(batch, test_id, report, list(getattr(result, "events", ()))).write(workers.notes)
 
 
 class WorkerStartError(RuntimeError):
@@ -183,7 +188,6 @@ class AsyncParallelTestSuite(ParallelTestSuite):
         result.buffer = False
         directory = tempfile.mkdtemp(prefix="arunner-workers-")
         try:
-            self._tell_workers(directory)
             counter = multiprocessing.Value(ctypes.c_int, 0)
             workers = Workers(self.processes, directory)
             with multiprocessing.Pool(
@@ -208,12 +212,6 @@ class AsyncParallelTestSuite(ParallelTestSuite):
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return result
-
-    def _tell_workers(self, directory: str) -> None:
-        for subsuite in self.subsuites:
-            config = getattr(subsuite, "arunner_config", None)
-            if config is not None:
-                subsuite.arunner_config = dataclasses.replace(config, hang_dir=directory)
 
     def submit(self, pool: Any, index: int, subsuite: Any, done: queue.SimpleQueue) -> None:
         args = (self.runner_class, index, subsuite, self.failfast, self.buffer)
@@ -298,3 +296,4 @@ def _report_error(result: Any, test: Any, error: Exception) -> None:
         result.stopTest(test)
     finally:
         del result.records
+

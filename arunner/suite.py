@@ -8,7 +8,6 @@ there, lazily, never in the parent before the workers fork.
 from __future__ import annotations
 
 import inspect
-import multiprocessing
 import sys
 import unittest
 from typing import Any, ClassVar
@@ -162,12 +161,10 @@ class RunContext:
 
     def _end_run(self, armed: timeouts.Armed) -> None:
         """The watchdog's last resort: the test cannot be stopped. Count it, clean up, exit."""
-        if self.config.hang_dir is not None and multiprocessing.parent_process() is not None:
+        if parallel.in_worker():
 
             def hand_over() -> None:
-                parallel.leave_note(
-                    self.config.hang_dir, armed.test_id, armed.report or "", self.result
-                )
+                parallel.leave_note(armed.test_id, armed.report or "", self.result)
 
             ending = "this --parallel worker; the run goes on"
             timeouts.end_run(armed.report or "", hand_over, ending)

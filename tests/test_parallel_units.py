@@ -88,7 +88,7 @@ class Notes(SimpleTestCase):
             self.addCleanup(setattr, parallel, "_workers", None)
             parallel._workers = workers
             with mock.patch.object(inventory, "worker_number", return_value=1):
-                parallel.leave_note(directory, "app.tests.T.test_b", "the report", result)
+                parallel.leave_note("app.tests.T.test_b", "the report", result)
             seen = set()
             self.assertEqual(
                 list(parallel.read_notes(directory, seen)),
