@@ -169,8 +169,15 @@ def normalise_test_id(name: str, where: str, extra: str = "") -> str:
     ``setUpClass (module.Class)`` never carry it. Appending it when absent gives the
     dotted ``module.Class.method`` form in every case. Subtest descriptions are kept,
     because two failing subtests of one test are two failures.
+
+    Under ``--parallel`` a worker's unterminated write to the shared stderr can run into the
+    start of the line (``durations=10test_x (module.Class.test_x)``); a name that ends with
+    the method name in the parentheses is that method.
     """
-    base = where if where == name or where.endswith("." + name) else f"{where}.{name}"
+    method = where.rsplit(".", 1)[-1]
+    garbled = method.startswith("test") and name.endswith(method)
+    same = garbled or where == name or where.endswith("." + name)
+    base = where if same else f"{where}.{name}"
     extra = extra.strip()
     return f"{base} {extra}" if extra else base
 

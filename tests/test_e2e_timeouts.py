@@ -58,23 +58,29 @@ class ClassLimit(TestCase):
         await asyncio.sleep(60)
 """
 
-UNSTOPPABLE = """
+SWALLOW_EVERYTHING = """
+def swallow_everything():
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(60)
+        except BaseException:
+            pass
+"""
+
+UNSTOPPABLE = f"""
 import time
 
 from django.test import TestCase
 
+{SWALLOW_EVERYTHING}
 
 class Unstoppable(TestCase):
     def test_a_passes(self):
         pass
 
     def test_b_swallows_everything(self):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                time.sleep(60)
-            except BaseException:
-                pass
+        swallow_everything()
 """
 
 DIAGNOSTICS = """
@@ -158,7 +164,7 @@ class Timeouts(SimpleTestCase):
                 self.assertFalse(project.test_db_exists(), run.output)
 
 
-PARALLEL_HANG = """
+PARALLEL_HANG = f"""
 import os
 import time
 
@@ -167,6 +173,7 @@ from django.test import TestCase
 
 from e2eapp.models import Item
 
+{SWALLOW_EVERYTHING}
 
 def where(test):
     print("WHERE", test._testMethodName, os.getpid(), connection.settings_dict["NAME"],
@@ -180,12 +187,7 @@ class Unstoppable(TestCase):
 
     def test_b_swallows_everything(self):
         Item.objects.create(name="b")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                time.sleep(60)
-            except BaseException:
-                pass
+        swallow_everything()
 
     def test_c_runs_in_the_replacement_worker(self):
         where(self)
