@@ -13,8 +13,13 @@ runs, and:
   (the dead one's sessions are gone, which rolled its transaction back); if the dead one died
   without a note, the replacement leaves one for it, naming the batch it was running;
 - the parent replays a note's events, reports the test as an error, and sends the rest of the
-  batch to the pool again; a batch whose worker crashed is reported as lost, each of its
-  tests an error, and not run again (it would likely crash again). The run goes on.
+  batch to the pool again; in a batch whose worker crashed, each test that had not ended is
+  reported as an error and not run again (it would likely crash again). The run goes on.
+
+Django sends a batch's results when the whole batch is done. Here each worker also appends
+every test's events, as the test ends, to a file of its own in that directory, which the
+parent reads as it waits: progress shows per test, and Ctrl-C or a lost worker loses only the
+tests that had not ended. A worker killed mid-write leaves an incomplete record, never read.
 """
 
 from __future__ import annotations
@@ -107,8 +112,8 @@ class Workers:
                 self.pids[slot] = os.getpid()
                 batch, self.batches[slot] = self.batches[slot], IDLE
                 if batch != IDLE:
-                    report = f"The --parallel worker running it (pid {pid}) died: a crash, "
-                    report += "os._exit() or the OOM killer. Its batch's results are lost."
+                    report = f"The --parallel worker running it (pid {pid}) died before the "
+                    report += "test ended: a crash, os._exit() or the OOM killer."
                     Note(batch, None, report, []).write(self.notes)
                 return slot + 1
         return None
@@ -154,16 +159,79 @@ def init_worker(
         raise
 
 
+#: In a worker: the batch it runs now, for ``event_stream``.
+_batch = IDLE
+
+
 def run_batch(run_subsuite: Callable[[Any], Any], args: tuple[Any, ...]) -> Any:
     """In a worker: Django's ``_run_subsuite``, with the batch marked as this worker's."""
+    global _batch
     number = inventory.worker_number()
+    _batch = args[1]
     if _workers is not None:
-        _workers.running(number, args[1])
+        _workers.running(number, _batch)
     try:
         return run_subsuite(args)
     finally:
+        _batch = IDLE
         if _workers is not None:
             _workers.running(number, IDLE)
+
+
+_RECORD_LENGTH = 8
+
+
+class EventStream(list):  # type: ignore[type-arg]
+    """A batch's result events (what Django returns at the end of the batch), which also
+    reach the parent, through this worker's file, each time a test ends."""
+
+    def __init__(self, path: Path, batch: int) -> None:
+        super().__init__()
+        self._path = path
+        self._batch = batch
+        self._sent = 0
+        self._test_open = False
+
+    def append(self, event: tuple[Any, ...]) -> None:
+        super().append(event)
+        if event[0] == "startTest":
+            self._test_open = True
+        elif event[0] == "stopTest":
+            self._test_open = False
+        if not self._test_open:
+            self._send()
+
+    def _send(self) -> None:
+        payload = pickle.dumps((self._batch, self[self._sent :]))
+        self._sent = len(self)
+        with open(self._path, "ab") as stream:
+            stream.write(len(payload).to_bytes(_RECORD_LENGTH, "big") + payload)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
+
+
+def event_stream() -> EventStream | None:
+    """In a worker running a batch: the events list its result should keep."""
+    if _workers is None or _batch == IDLE:
+        return None
+    return EventStream(Path(_workers.notes) / f"events-{os.getpid()}.bin", _batch)
+
+
+def read_records(path: Path, offset: int) -> tuple[list[Any], int]:
+    """The complete records of a worker's events file from ``offset``, and where they end."""
+    with open(path, "rb") as stream:
+        stream.seek(offset)
+        data = stream.read()
+    records, position = [], 0
+    while len(data) - position >= _RECORD_LENGTH:
+        size = int.from_bytes(data[position : position + _RECORD_LENGTH], "big")
+        end = position + _RECORD_LENGTH + size
+        if end > len(data):
+            break
+        records.append(pickle.loads(data[position + _RECORD_LENGTH : end]))
+        position = end
+    return records, offset + position
 
 
 def leave_note(test_id: str, report: str, result: Any) -> None:
@@ -235,6 +303,10 @@ class _Batches:
         self.pending: dict[int, Any] = {}
         self.numbers = itertools.count()
         self.lost = False
+        self.offsets: dict[Path, int] = {}
+        self.tests: dict[int, list[Any]] = {}
+        self.streamed: dict[int, int] = {}
+        self.ended: dict[int, set[int]] = {}
 
     def run(self) -> bool:
         """Wait for every batch; True when the pool can be closed rather than terminated
@@ -249,20 +321,43 @@ class _Batches:
                 continue
             if isinstance(outcome, BaseException):
                 raise outcome
+            self._read_streams()
             index, events = outcome
-            self._replay(list(self.pending.pop(index)), events)
+            del self.pending[index]
+            self._replay(index, events)
+        self._read_streams()
         return not (self.result.shouldStop or self.lost)
 
     def _submit(self, subsuite: Any) -> None:
         index = next(self.numbers)
         self.pending[index] = subsuite
+        self.tests[index] = list(subsuite)
         self.suite.submit(self.pool, index, subsuite, self.done)
 
-    def _replay(self, tests: list[Any], events: list[tuple[Any, ...]]) -> None:
-        for event in events:
+    def _replay(self, index: int, events: list[tuple[Any, ...]]) -> None:
+        """Replay a finished batch's events, but those its worker's stream delivered."""
+        tests = self.tests.pop(index)
+        self.ended.pop(index, None)
+        for event in events[self.streamed.pop(index, 0) :]:
             self.suite.handle_event(self.result, tests, event)
 
+    def _read_streams(self) -> None:
+        for path in sorted(Path(self.notes).glob("events-*.bin")):
+            records, self.offsets[path] = read_records(path, self.offsets.get(path, 0))
+            for index, events in records:
+                if index in self.pending:
+                    self._stream(index, events)
+
+    def _stream(self, index: int, events: list[tuple[Any, ...]]) -> None:
+        tests = self.tests[index]
+        for event in events:
+            self.suite.handle_event(self.result, tests, event)
+            if event[0] == "stopTest":
+                self.ended.setdefault(index, set()).add(event[1])
+        self.streamed[index] = self.streamed.get(index, 0) + len(events)
+
     def _check_workers(self) -> None:
+        self._read_streams()
         if self.counter.value < 0:
             raise WorkerStartError("a --parallel worker failed to start; see its traceback")
         for note in read_notes(self.notes, self.seen):
@@ -271,13 +366,15 @@ class _Batches:
                 self._lost_batch(note, self.pending.pop(note.batch))
 
     def _lost_batch(self, note: Note, subsuite: Any) -> None:
-        tests = list(subsuite)
+        tests, ended = self.tests[note.batch], self.ended.get(note.batch, set())
         if note.test_id is None:
-            for test in tests:
-                _report_error(self.result, test, WorkerLostError(note.report))
+            self._replay(note.batch, [])
+            for position, test in enumerate(tests):
+                if position not in ended:
+                    _report_error(self.result, test, WorkerLostError(note.report))
             return
         position = next(i for i, test in enumerate(tests) if test.id() == note.test_id)
-        self._replay(tests, [event for event in note.events if event[1] < position])
+        self._replay(note.batch, [e for e in note.events if len(e) < 2 or e[1] < position])
         _report_error(self.result, tests[position], TestTimeoutError(note.report))
         rest = tests[position + 1 :]
         if rest and not self.result.shouldStop:

@@ -13,10 +13,17 @@ from typing import Any
 
 from django.test.runner import RemoteTestResult, RemoteTestRunner
 
+from . import parallel
 from .reports import EVENT, ReportRecorder, TestReport
 
 
 class RemoteResult(ReportRecorder, RemoteTestResult):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stream = parallel.event_stream()
+        if stream is not None:
+            self.events = stream
+
     def __getstate__(self) -> dict[str, Any]:
         """Without the running test: Django pickles a failed subtest (and so its test, which
         can reach this result) to check it can be sent; the test must not lead back here."""

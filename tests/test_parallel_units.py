@@ -3,11 +3,13 @@
 import ctypes
 import multiprocessing
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from unittest import mock
 
 from django.test import SimpleTestCase
@@ -120,3 +122,38 @@ class WatchdogThread(SimpleTestCase):
             self.assertIn("app.T.test exceeded its 0.01s timeout", armed.report)
         finally:
             watchdog.uninstall()
+
+
+class EventStreams(SimpleTestCase):
+    def setUp(self):
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory)
+        self.path = Path(directory) / "events-1.bin"
+
+    def test_each_test_reaches_the_file_when_it_ends(self):
+        stream = parallel.EventStream(self.path, 4)
+        stream.append(("addError", -1, "setUpClass", "error"))
+        stream.append(("startTest", 0))
+        self.assertEqual(parallel.read_records(self.path, 0)[0], [(4, [stream[0]])])
+        stream.append(("addSuccess", 0))
+        stream.append(("stopTest", 0))
+        records, end = parallel.read_records(self.path, 0)
+        self.assertEqual(records, [(4, [stream[0]]), (4, list(stream[1:]))])
+        self.assertEqual(parallel.read_records(self.path, end), ([], end))
+
+    def test_it_pickles_as_the_plain_list_django_returns(self):
+        stream = parallel.EventStream(self.path, 0)
+        stream.append(("startTest", 0))
+        copy = pickle.loads(pickle.dumps(stream))
+        self.assertIs(type(copy), list)
+        self.assertEqual(copy, [("startTest", 0)])
+
+    def test_a_record_cut_short_by_a_killed_worker_is_not_read(self):
+        stream = parallel.EventStream(self.path, 0)
+        stream.append(("startTest", 0))
+        stream.append(("stopTest", 0))
+        whole = self.path.read_bytes()
+        self.path.write_bytes(whole + whole[:-3])
+        records, end = parallel.read_records(self.path, 0)
+        self.assertEqual(records, [(0, [("startTest", 0), ("stopTest", 0)])])
+        self.assertEqual(end, len(whole))
