@@ -44,9 +44,7 @@ class OutsideTestError(RuntimeError):
 #: The test session a task belongs to; set in each session task and inherited by the tasks
 #: it spawns. Executors compare it with the session they serve, so a task that outlives its
 #: test can never run a call inside the next test's transaction.
-OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar(
-    "arunner_owner", default=None
-)
+OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("arunner_owner", default=None)
 
 
 def _check_owner(active: object | None) -> None:
@@ -279,16 +277,11 @@ class Bridge:
     loop: TrackingLoop
     context: contextvars.Context
 
-    def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Schedule ``fn(*args)`` on the loop (main thread)."""
-        raise NotImplementedError
-
-    def future(self) -> Any:
-        """A future the loop can settle and the main thread can ``wait`` for."""
-        raise NotImplementedError
-
-    def start(self, coro: Coroutine[Any, Any, T]) -> Any:
-        """Start a coroutine on the loop; return a future for ``wait``."""
+    def start(
+        self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
+    ) -> Any:
+        """Start a coroutine on the loop, in ``context`` (default: a fresh copy of the loop's);
+        return a future for ``wait``."""
         raise NotImplementedError
 
     def wait(self, future: Any) -> Any:
@@ -310,12 +303,20 @@ class Bridge:
         _complete(self.context, self._sensitive.__aenter__())
         return loop
 
-    def _create_task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    def _create_task(
+        self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None
+    ) -> asyncio.Task[T]:
         """A task in a copy of the loop's context, where the thread-sensitive context with
         E is already entered: entering one per test costs more than the rest of a test's
         overhead together, and Django's ``ASGIHandler`` must find it to send sync views
-        to E instead of a new thread."""
-        return self.loop.create_task(coro, context=self.context.copy())
+        to E instead of a new thread.
+
+        The task is arunner's own, so it skips the loop's task factory: the drain never
+        looks for it, and finding its creation site would cost every test a stack walk.
+        """
+        if context is None:
+            context = self.context.copy()
+        return asyncio.Task(coro, loop=self.loop, context=context)
 
     def _finish_loop(self) -> None:
         """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
@@ -342,15 +343,10 @@ class InlineBridge(Bridge):
         self.loop = self._new_loop(factory)
         self.loop.owner_ident = threading.get_ident()
 
-    def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        # The loop is idle on this very thread between phases: no need to schedule.
-        fn(*args)
-
-    def future(self) -> asyncio.Future[Any]:
-        return self.loop.create_future()
-
-    def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        return self._create_task(coro)
+    def start(
+        self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
+    ) -> asyncio.Task[T]:
+        return self._create_task(coro, context)
 
     def wait(self, future: Any) -> Any:
         if future.done():
@@ -415,17 +411,13 @@ class HopBridge(Bridge):
         finally:
             self._finish_loop()
 
-    def post(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    def future(self) -> concurrent.futures.Future[Any]:
-        return concurrent.futures.Future()
-
-    def start(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    def start(
+        self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
+    ) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def begin() -> None:
-            task = self._create_task(coro)
+            task = self._create_task(coro, context)
             task.add_done_callback(lambda done: _copy_outcome(done, future))
 
         self.loop.call_soon_threadsafe(begin)

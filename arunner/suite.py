@@ -110,24 +110,33 @@ class RunContext:
             test, open=not testcase.holds_atomic(test), mode=self.config.db_threads
         )
         self.diagnostics.begin(test_id)
-        test.addCleanup(self._after_test, scope)
+        hooks = self._phase_hooks(test) if testcase.is_coroutine_test(test) else None
+        test.addCleanup(self._after_test, scope, hooks)
         self._session = None
         limit = timeouts.limit_for(test, self.config.timeout)
         if limit > 0:
             self._time_limit(test, test_id, limit)
-        if testcase.is_coroutine_test(test):
-            atomics = None
-            if testcase.needs_own_rollback(test):
-                aliases = testcase.test_databases(test) & self.config.test_aliases
-                atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
-            testcase.PhaseHooks(test, lambda: self._open_session(test), atomics).install()
+        if hooks is not None:
+            hooks.install()
 
-    def _after_test(self, scope: Any) -> None:
-        """The test's last cleanup: what it triggered, and the connections its threads used."""
+    def _phase_hooks(self, test: unittest.TestCase) -> testcase.PhaseHooks:
+        atomics = None
+        if testcase.needs_own_rollback(test):
+            aliases = testcase.test_databases(test) & self.config.test_aliases
+            atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
+        return testcase.PhaseHooks(test, lambda: self._open_session(test), atomics)
+
+    def _after_test(self, scope: Any, hooks: testcase.PhaseHooks | None) -> None:
+        """The test's last cleanup: what it triggered, the connections its threads used, and
+        the phase hooks on the instance."""
         try:
             self.diagnostics.end()
         finally:
-            self.guard.end(scope)
+            try:
+                self.guard.end(scope)
+            finally:
+                if hooks is not None:
+                    hooks.uninstall()
 
     def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> None:
         """Arm the watchdog when the test starts running (after its class set-up) and check

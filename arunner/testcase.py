@@ -110,16 +110,31 @@ class PhaseHooks:
         self.session: TestSession | None = None
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
+        self._added: list[str] = []
 
     def install(self) -> None:
         test = self.test
-        for name in inventory.UNITTEST_PHASES:
-            setattr(test, name, getattr(self, name.lstrip("_")))
-        if is_isolated_asyncio(test):
-            for name in inventory.ISOLATED_ASYNCIO_SETUP:
-                setattr(test, name, _no_op)
+        attributes = vars(test)
+        added = {name: getattr(self, hook) for name, hook in _PHASE_HOOKS}
         if not hasattr(test, "addAsyncCleanup"):
-            test.addAsyncCleanup = test.addCleanup  # type: ignore[attr-defined]
+            added["addAsyncCleanup"] = test.addCleanup
+        self._added = list(added)
+        if test._testMethodName not in attributes:
+            self._added.append(test._testMethodName)
+        attributes.update(added)
+        if is_isolated_asyncio(test):
+            # Kept after the test: ``IsolatedAsyncioTestCase.run`` calls the teardown one
+            # once the cleanups (and so ``uninstall``) are done.
+            attributes.update(dict.fromkeys(inventory.ISOLATED_ASYNCIO_SETUP, _no_op))
+
+    def uninstall(self) -> None:
+        """Take off what ``install`` added, and Django's ``async_to_sync`` wrapper of the test
+        method: the test is over. The instance and its hooks refer to each other, so this
+        lets them be freed at once rather than by the cyclic garbage collector, and running
+        the same instance again starts from the test method itself."""
+        attributes = vars(self.test)
+        for name in self._added:
+            attributes.pop(name, None)
 
     def callSetUp(self) -> None:
         self.test.addCleanup(self.finish)
@@ -170,6 +185,10 @@ class PhaseHooks:
         finally:
             if self.rollback is not None:
                 self.rollback()
+
+
+#: unittest's phase hooks, each with the method of ``PhaseHooks`` that replaces it.
+_PHASE_HOOKS = tuple((name, name.lstrip("_")) for name in inventory.UNITTEST_PHASES)
 
 
 def _no_op() -> None:
