@@ -346,12 +346,21 @@ class InlineBridge(Bridge):
     def start(
         self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
     ) -> asyncio.Task[T]:
-        return self._create_task(coro, context)
+        return self._create_task(self._then_stop(coro), context)
+
+    async def _then_stop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Stop the loop in the task's last step, so ``wait`` returns after that very turn
+        of the loop; ``run_until_complete`` would take a second turn to notice the task is
+        done, which is a good part of what a coroutine test costs."""
+        try:
+            return await coro
+        finally:
+            self.loop.stop()
 
     def wait(self, future: Any) -> Any:
-        if future.done():
-            return future.result()
-        return self.loop.run_until_complete(future)
+        while not future.done():
+            self.loop.run_forever()
+        return future.result()
 
     def close(self) -> None:
         self._finish_loop()

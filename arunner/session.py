@@ -26,14 +26,19 @@ Outcome = tuple[Any, BaseException | None]
 Drained = tuple[list[pending.Started], list[pending.Started]]
 
 
-async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Await a coroutine function; run a sync one on the test's thread, awaiting what it returns.
+def phase_coroutine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+    """The coroutine of one phase: a coroutine function's own, or a sync one's call on E."""
+    if inspect.iscoroutinefunction(fn):
+        return fn(*args, **kwargs)  # type: ignore[no-any-return]
+    return _call_sync(fn, *args, **kwargs)
+
+
+async def _call_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a sync hook on the test's thread, awaiting what it returns.
 
     Sync hooks go through E rather than being called directly so that they see the contextvars
     of the session, as ``IsolatedAsyncioTestCase`` promises for its sync ``setUp``.
     """
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args, **kwargs)
     result = await sync_to_async(fn)(*args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
@@ -87,7 +92,7 @@ class TestSession:
         return result
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self.run(call_maybe_async(fn, *args, **kwargs))
+        return self.run(phase_coroutine(fn, *args, **kwargs))
 
     def finish(self) -> None:
         """Drain what the test left running, then leave the context (the test's last cleanup)."""
@@ -104,8 +109,9 @@ class TestSession:
             if isinstance(executor, HomeThreadExecutor):
                 executor.open = False
                 executor.reject_queued()
-        escapes.disown([item.thread for item in stuck if item.thread is not None])
-        pending.report(self.test_id, cancelled, stuck, self.grace, self.strict_tasks)
+        if cancelled or stuck:
+            escapes.disown([item.thread for item in stuck if item.thread is not None])
+            pending.report(self.test_id, cancelled, stuck, self.grace, self.strict_tasks)
 
     def _release(self) -> None:
         """Break the cycles session -> context -> ``OWNER`` -> session and session -> task
@@ -127,7 +133,15 @@ class TestSession:
         self, coro: Coroutine[Any, Any, Any], last: Callable[[], bool] | None
     ) -> Outcome:
         self._begin_phase()
-        outcome = await self._outcome(coro)
+        outcome: Outcome
+        try:
+            outcome = await coro, None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except asyncio.CancelledError as exc:
+            outcome = None, self._cancelled(exc)
+        except BaseException as exc:
+            outcome = None, exc
         if last is not None and last():
             self._drained = await self._drain()
         return outcome
@@ -145,24 +159,19 @@ class TestSession:
             self._timed_out = armed
             self.task.cancel()
 
-    async def _outcome(self, coro: Coroutine[Any, Any, Any]) -> Outcome:
-        try:
-            return await coro, None
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except asyncio.CancelledError as exc:
-            armed, self._timed_out = self._timed_out, None
-            if armed is None or self.task is None:
-                return None, exc
-            self.task.uncancel()
-            armed.delivered = True
-            return None, timeouts.TestTimeoutError(armed.report)
-        except BaseException as exc:
-            return None, exc
+    def _cancelled(self, exc: asyncio.CancelledError) -> BaseException:
+        """What a cancelled phase fails with: the timeout report when the watchdog cancelled it."""
+        armed, self._timed_out = self._timed_out, None
+        if armed is None or self.task is None:
+            return exc
+        self.task.uncancel()
+        armed.delivered = True
+        return timeouts.TestTimeoutError(armed.report)
 
     async def _drain(self) -> Drained:
         """Wait for what the test started, then refuse its late thread-sensitive calls."""
         assert self._snapshot is not None
-        drained = await pending.Drain(self.bridge.loop, self._snapshot, self.grace).run()
+        drain = pending.Drain(self.bridge.loop, self._snapshot, self.grace)
+        drained = await drain.run() if drain.anything_left() else ([], [])
         self.bridge.executor.active = None
         return drained

@@ -19,18 +19,21 @@ from typing import Any
 from django.test import SimpleTestCase, TestCase
 
 from . import inventory
-from .session import TestSession, call_maybe_async
+from .session import TestSession, phase_coroutine
 
 __unittest = True
 
 _HOOKS = ("setUp", "asyncSetUp", "asyncTearDown", "tearDown")
 
-_NO_OPS = {
+_NO_OPS_OR_NONE = {
+    None,
     unittest.TestCase.setUp,
     unittest.TestCase.tearDown,
     unittest.IsolatedAsyncioTestCase.asyncSetUp,
     unittest.IsolatedAsyncioTestCase.asyncTearDown,
 }
+_SET_UP = ("setUp", "asyncSetUp")
+_TEAR_DOWN = ("asyncTearDown", "tearDown")
 
 
 def is_isolated_asyncio(test: unittest.TestCase) -> bool:
@@ -82,12 +85,9 @@ def test_databases(test: unittest.TestCase) -> set[str]:
     return set(databases)
 
 
-def _defined(test: unittest.TestCase, name: str) -> Callable[..., Any] | None:
-    """The hook as bound on the test, or None when it is absent or a known no-op."""
-    func = getattr(type(test), name, None)
-    if func is None or func in _NO_OPS:
-        return None
-    return getattr(test, name)
+def _defined(cls: type, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The hooks among ``names`` that the class defines, leaving out unittest's no-ops."""
+    return tuple(name for name in names if getattr(cls, name, None) not in _NO_OPS_OR_NONE)
 
 
 class PhaseHooks:
@@ -111,6 +111,9 @@ class PhaseHooks:
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
         self._added: list[str] = []
+        # Looked up once per test: each phase used to ask the class again.
+        self._set_up = _defined(type(test), _SET_UP)
+        self._tear_down = _defined(type(test), _TEAR_DOWN)
 
     def install(self) -> None:
         test = self.test
@@ -143,14 +146,12 @@ class PhaseHooks:
         self.session = self.open_session()
         self.session.start()
         self._own_cleanups = inventory.cleanup_count(self.test)
-        for name in ("setUp", "asyncSetUp"):
-            hook = _defined(self.test, name)
-            if hook is not None:
-                self.session.call(hook)
+        for name in self._set_up:
+            self.session.call(getattr(self.test, name))
 
     def callTestMethod(self, method: Callable[..., Any]) -> None:
         assert self.session is not None
-        outcome = self.session.run(call_maybe_async(self.method), last=self._nothing_follows)
+        outcome = self.session.run(phase_coroutine(self.method), last=self._nothing_follows)
         if outcome is not None:
             warnings.warn(
                 f"It is deprecated to return a value that is not None from a test case "
@@ -161,16 +162,12 @@ class PhaseHooks:
 
     def _nothing_follows(self) -> bool:
         """No teardown hook or cleanup of the test's own will run after the test method."""
-        return inventory.cleanup_count(self.test) == self._own_cleanups and not any(
-            _defined(self.test, name) for name in ("asyncTearDown", "tearDown")
-        )
+        return not self._tear_down and inventory.cleanup_count(self.test) == self._own_cleanups
 
     def callTearDown(self) -> None:
         assert self.session is not None
-        for name in ("asyncTearDown", "tearDown"):
-            hook = _defined(self.test, name)
-            if hook is not None:
-                self.session.call(hook)
+        for name in self._tear_down:
+            self.session.call(getattr(self.test, name))
 
     def callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         if function == self.finish or self.session is None or self.session.finished:
