@@ -9,6 +9,7 @@ when a run has to end, terminates the session so the test database can be droppe
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -56,6 +57,8 @@ def drop_test_database(connection: BaseDatabaseWrapper) -> None:
             _postgres(connection, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
         elif connection.vendor == "mysql":
             _mysql(connection, f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
+        elif connection.vendor == "sqlite" and not connection.creation.is_in_memory_db(name):
+            os.remove(name)
 
 
 def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> None:

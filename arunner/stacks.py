@@ -22,11 +22,28 @@ def _task_stack(task: asyncio.Task[Any]) -> str:
     if graph is not None:
         with contextlib.suppress(Exception):  # a report must not fail on one odd task
             return str(graph(task)).rstrip()
-    frames = task.get_stack(limit=_LIMIT)
+    frames = _await_chain(task.get_coro())
     if not frames:
         return "    (not started or finished)"
     summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
     return "".join(summary.format()).rstrip()
+
+
+def _await_chain(awaitable: Any) -> list[Any]:
+    """The frames of a suspended coroutine and of what it awaits, down to the innermost.
+
+    ``Task.get_stack`` gives only the task's own coroutine frame: for a test awaiting a
+    helper awaiting ``asyncio.sleep``, it would stop at arunner's phase, never at the line of
+    the test that waits.
+    """
+    frames = []
+    while awaitable is not None and len(frames) < _LIMIT:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return frames
 
 
 def tasks_report(loop: asyncio.AbstractEventLoop | None, own: Any = None) -> str:
