@@ -45,7 +45,13 @@ class AsyncTestCaseRollback(TestCase):
 class AsyncHookOrder(TestCase):
     async def setUp(self):
         self.log = ["setUp"]
+        # Registered first, so it runs last: the async cleanup below must have been awaited.
+        self.addCleanup(self._async_cleanup_ran)
         await Item.objects.acreate(name="from setUp")
+
+    def _async_cleanup_ran(self):
+        if self.log[-1:] != ["cleanup"]:
+            raise AssertionError(f"the async cleanup never ran: {self.log}")
 
     async def asyncSetUp(self):
         self.log.append("asyncSetUp")
@@ -100,11 +106,21 @@ class IsolatedAsyncioRollback(unittest.IsolatedAsyncioTestCase):
 
 
 class PlainUnittestCoroutines(unittest.TestCase):
+    def setUp(self):
+        self.body_ran = False
+        self.addCleanup(self._body_ran)
+
+    def _body_ran(self):
+        if not self.body_ran:
+            raise AssertionError("the coroutine test's body never ran")
+
     async def test_1_write(self):
         await Item.objects.acreate(name="plain")
+        self.body_ran = True
 
     async def test_2_rolled_back(self):
         self.assertEqual(await Item.objects.acount(), 0)
+        self.body_ran = True
 
 
 class ConnectionClosingSignals(TestCase):
