@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import unittest
 
 from django.test import SimpleTestCase
@@ -94,7 +93,7 @@ DRIVERS = [
 class UnreachableDatabase(SimpleTestCase):
     """Both drivers, both failure modes, whatever database the outer run uses."""
 
-    def test_refused_and_silent_servers_fail_within_10_s(self):
+    def test_refused_and_silent_servers_fail_with_the_drivers_message(self):
         sockets = {"refused": refusing_port(), "silent": silent_server()}
         self.addCleanup(lambda: [s.close() for s in sockets.values()])
         with Project({"test_db": USES_DB}) as project:
@@ -111,21 +110,21 @@ class UnreachableDatabase(SimpleTestCase):
                         f"'HOST': '127.0.0.1', 'PORT': '{port}'}}}}\n",
                     )
                     command = [sys.executable, "-m", "arunner", "--settings", f"e2eproject.{name}"]
-                    started = time.monotonic()
                     process = subprocess.Popen(
                         command, cwd=project.root, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True,
                     )
-                    runs[name] = (process, started, port)
-            for name, (process, started, port) in runs.items():
+                    self.addCleanup(process.kill)
+                    runs[name] = (process, port)
+            for name, (process, port) in runs.items():
                 with self.subTest(name):
+                    # A generous bound on a hang; the messages show which timeout ended it.
                     output, _ = process.communicate(timeout=RUN_TIMEOUT)
-                    elapsed = time.monotonic() - started
                     self.assertEqual(process.returncode, 2, output)
-                    self.assertLess(elapsed, 10, output)
                     self.assertIn(f"at 127.0.0.1:{port}", output)
                     self.assertIn("unreachable", output)
                     self.assertNotIn("Traceback", output)
+                    self.assertNotIn("did not answer within", output)
                     if name.endswith("refused"):
                         self.assertRegex(output, "(?i)refused|can't connect")
                     else:  # the driver's own timeout message
