@@ -166,11 +166,12 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test: Any, open: bool, mode: str) -> Scope:
-        """Start guarding ``test``: ``open`` for tests that commit, ``mode`` the run's."""
+    def begin(self, test: Any, open: bool, mode: str, test_id: str | None = None) -> Scope:
+        """Start guarding ``test``: ``open`` for tests that commit, ``mode`` the run's;
+        ``test_id`` when the caller has it already."""
         chosen, problem = test_mode(test, open, mode)
         started = self.threads.started if self.threads is not None else ()
-        scope = Scope(test.id(), chosen, frozenset(started) if started else frozenset())
+        scope = Scope(test_id or test.id(), chosen, frozenset(started) if started else frozenset())
         if problem is not None:
             scope.failures.append(OptionError(problem))
         self.scope = scope

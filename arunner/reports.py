@@ -20,7 +20,7 @@ import sys
 import traceback
 import unittest
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import perf_counter  # bound at import: a test mocking time cannot distort durations
 from typing import Any, Protocol, TextIO
 
@@ -121,10 +121,14 @@ def split_id(test: Any) -> tuple[str, str]:
     (``setUpClass (app.tests.Case)``) the class or module, and the hook's name."""
     test_id = test.id()
     if isinstance(test, unittest.TestCase):
-        classname, _, name = test_id.rpartition(".")
-        return classname, name.split(" ", 1)[0]
+        return _split_test_id(test_id)
     hook, _, rest = test_id.partition(" (")
     return (rest.rstrip(")") or hook), hook
+
+
+def _split_test_id(test_id: str) -> tuple[str, str]:
+    classname, _, name = test_id.rpartition(".")
+    return classname, name.split(" ", 1)[0]
 
 
 def _relative(path: str) -> str:
@@ -224,16 +228,23 @@ class _Tee:
         return value if len(value) < OUTPUT_LIMIT else value + "\n[output cut]\n"
 
 
-@dataclass
+_RANK = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+
+
 class _Pending:
-    test: Any
-    started: float
-    outcome: str = "passed"
-    problems: list[Problem] = field(default_factory=list)
-    tees: tuple[_Tee, _Tee] | None = None
+    """The report of the test running now, as its result events arrive."""
+
+    __slots__ = ("outcome", "problems", "started", "tees", "test")
+
+    def __init__(self, test: Any, started: float) -> None:
+        self.test = test
+        self.started = started
+        self.outcome = "passed"
+        self.problems: list[Problem] = []
+        self.tees: tuple[_Tee, _Tee] | None = None
 
     def note(self, outcome: str, problem: Problem | None) -> None:
-        if OUTCOMES.index(outcome) > OUTCOMES.index(self.outcome):
+        if _RANK[outcome] > _RANK[self.outcome]:
             self.outcome = outcome
         if problem is not None:
             self.problems.append(problem)
@@ -298,9 +309,13 @@ class ReportRecorder:
     @staticmethod
     def _build(test: Any, outcome: str, duration: float, problems: list[Problem],
                out: str, err: str, details: bool) -> TestReport:
-        classname, name = split_id(test)
+        if isinstance(test, unittest.TestCase):
+            test_id = test.id()
+            classname, name = _split_test_id(test_id)
+        else:
+            classname, name = split_id(test)
+            test_id = classname
         file, line = locate(test) if details else (None, None)
-        test_id = test.id() if isinstance(test, unittest.TestCase) else classname
         return TestReport(test_id, classname, name, file, line, outcome, duration,
                           tuple(problems), out, err)
 
@@ -309,7 +324,9 @@ class ReportRecorder:
         return Problem(kind, prefix + message, type_name, text)
 
     def addSuccess(self, test: Any) -> None:
-        self._note(test, "passed")
+        pending = self._pending
+        if pending is None or pending.test is not test:  # a running test starts out passed
+            self._note(test, "passed")
         super().addSuccess(test)  # type: ignore[misc]
 
     def addFailure(self, test: Any, err: Any) -> None:

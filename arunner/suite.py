@@ -107,7 +107,7 @@ class RunContext:
                 _make_class_hook_sync(cls, "setUpTestData")
         test_id = test.id()
         scope = self.guard.begin(
-            test, open=not testcase.holds_atomic(test), mode=self.config.db_threads
+            test, open=not testcase.holds_atomic(test), mode=self.config.db_threads, test_id=test_id
         )
         self.diagnostics.begin(test_id)
         hooks = self._phase_hooks(test) if testcase.is_coroutine_test(test) else None

@@ -42,16 +42,18 @@ def is_isolated_asyncio(test: unittest.TestCase) -> bool:
 
 def is_coroutine_test(test: unittest.TestCase) -> bool:
     """True when any phase of the test is a coroutine, so it needs the runner's loop."""
-    cls = type(test)
-    return _has_async_phases(cls) or inspect.iscoroutinefunction(
-        getattr(cls, test._testMethodName, None)
-    )
+    return _is_coroutine_test(type(test), test._testMethodName)
+
+
+@functools.cache
+def _is_coroutine_test(cls: type, method_name: str) -> bool:
+    """Per class and method: asked for every test, sync ones included."""
+    return _has_async_phases(cls) or inspect.iscoroutinefunction(getattr(cls, method_name, None))
 
 
 @functools.cache
 def _has_async_phases(cls: type) -> bool:
-    """Per class (asked for every test, sync ones included): async hooks, or a class whose
-    every test is a coroutine test."""
+    """Async hooks, or a class whose every test is a coroutine test."""
     if issubclass(cls, unittest.IsolatedAsyncioTestCase):
         return True
     return any(inspect.iscoroutinefunction(getattr(cls, name, None)) for name in _HOOKS)
@@ -121,9 +123,12 @@ class PhaseHooks:
         added = {name: getattr(self, hook) for name, hook in _PHASE_HOOKS}
         if not hasattr(test, "addAsyncCleanup"):
             added["addAsyncCleanup"] = test.addCleanup
+        name = test._testMethodName
+        if name not in attributes:
+            stand_in = _stand_in(getattr(type(test), name, None))
+            if stand_in is not None:
+                added[name] = stand_in
         self._added = list(added)
-        if test._testMethodName not in attributes:
-            self._added.append(test._testMethodName)
         attributes.update(added)
         if is_isolated_asyncio(test):
             # Kept after the test: ``IsolatedAsyncioTestCase.run`` calls the teardown one
@@ -131,10 +136,9 @@ class PhaseHooks:
             attributes.update(dict.fromkeys(inventory.ISOLATED_ASYNCIO_SETUP, _no_op))
 
     def uninstall(self) -> None:
-        """Take off what ``install`` added, and Django's ``async_to_sync`` wrapper of the test
-        method: the test is over. The instance and its hooks refer to each other, so this
-        lets them be freed at once rather than by the cyclic garbage collector, and running
-        the same instance again starts from the test method itself."""
+        """Take off what ``install`` added: the test is over. The instance and its hooks
+        refer to each other, so this lets them be freed at once rather than by the cyclic
+        garbage collector, and running the same instance again starts afresh."""
         attributes = vars(self.test)
         for name in self._added:
             attributes.pop(name, None)
@@ -182,6 +186,24 @@ class PhaseHooks:
         finally:
             if self.rollback is not None:
                 self.rollback()
+
+
+@functools.cache
+def _stand_in(function: Any) -> Callable[[], None] | None:
+    """What unittest and Django see as a coroutine test method while arunner runs it.
+
+    A sync function with the method's name and attributes (skip and expected-failure marks),
+    so that Django does not wrap the coroutine in ``async_to_sync`` for a call that never
+    comes: ``callTestMethod`` runs the method itself. None for a sync method.
+    """
+    if not inspect.iscoroutinefunction(function):
+        return None
+
+    def test_method() -> None:
+        raise RuntimeError("arunner runs this coroutine test method through its session")
+
+    functools.update_wrapper(test_method, function)
+    return test_method
 
 
 #: unittest's phase hooks, each with the method of ``PhaseHooks`` that replaces it.

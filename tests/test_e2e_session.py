@@ -1,4 +1,5 @@
-"""A finished coroutine test leaves nothing behind for the cyclic garbage collector.
+"""How arunner holds a coroutine test: nothing left for the cyclic garbage collector, and the
+marks unittest reads from the test method still apply.
 
 Its instance, its phase hooks and its session refer to each other while it runs; arunner
 breaks those cycles when the test ends, so they are freed at once. Left to the collector,
@@ -55,6 +56,29 @@ class Freed(TestCase):
         self.assertEqual(alive, [])
 """
 
+MARKED = """
+import unittest
+
+from django.test import TestCase
+
+
+class Marked(TestCase):
+    async def test_passes(self):
+        pass
+
+    @unittest.skip("not today")
+    async def test_skipped(self):
+        raise AssertionError("a skipped test ran")
+
+    @unittest.expectedFailure
+    async def test_expected_failure(self):
+        self.fail("known")
+
+    @unittest.expectedFailure
+    async def test_unexpected_success(self):
+        pass
+"""
+
 
 class FinishedTestsAreFreed(SimpleTestCase):
     def test_without_the_garbage_collector(self):
@@ -63,3 +87,16 @@ class FinishedTestsAreFreed(SimpleTestCase):
                 with self.subTest(executor=executor):
                     run = project.run("--executor", executor)
                     self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
+
+
+class MarkedCoroutineTests(SimpleTestCase):
+    def test_skip_and_expected_failure_marks_apply(self):
+        """arunner stands in for the coroutine method (Django must not wrap it); the marks
+        unittest reads from the method still count."""
+        with Project({"test_marked": MARKED}) as project:
+            run = project.run("-v", "2")
+            self.assertIn("test_skipped", run.output)
+            self.assertIn("skipped 'not today'", run.output)
+            self.assertIn("expected failure", run.output)
+            self.assertIn("unexpected success", run.output)
+            self.assertEqual(run.closing_line, "2 passed, 1 failed, 1 skipped", run.output)
