@@ -28,7 +28,7 @@ import click
 from click.core import ParameterSource
 from django.core.management.base import CommandError
 
-from . import commandline, config
+from . import commandline, config, termination
 from .errors import ConfigurationError, ExitCode
 
 COMMAND_GROUP = "Command"
@@ -300,6 +300,12 @@ def _report(exc: BaseException, show_traceback: bool) -> None:
         click.echo(f"  hint: {hint}", err=True)
 
 
+def _interrupted(exc: BaseException) -> int:
+    """A second Ctrl-C: say so, then the closing line of the tests that ended."""
+    termination.report(exc.__context__ if isinstance(exc, click.Abort) else exc, sys.stderr)
+    return ExitCode.INTERRUPTED
+
+
 def run(args: Sequence[str]) -> int:
     """Run the command with ``args``; the exit code (``ExitCode``)."""
     args = list(args)
@@ -318,9 +324,8 @@ def run(args: Sequence[str]) -> int:
     except click.ClickException as exc:
         exc.show()
         return ExitCode.USAGE_ERROR
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("arunner: interrupted", err=True)
-        return ExitCode.INTERRUPTED
+    except (click.Abort, KeyboardInterrupt) as exc:
+        return _interrupted(exc)
     except CommandError as exc:
         _report(exc, show_traceback)
         return ExitCode.USAGE_ERROR

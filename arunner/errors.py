@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     TESTS_FAILED = 1
     USAGE_ERROR = 2
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class ConfigurationError(CommandError):

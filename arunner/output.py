@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import unittest
 from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
 import click
+from django.test.runner import PDBDebugResult
 
 from .reports import Reporters, ReportRecorder
 
@@ -93,12 +95,15 @@ class ArunnerResult(ReportRecorder):
     total: int = 0
     colour: bool = False
     live: bool = False
+    #: Every result of the run, as it is made: the runner's way to count an interrupted run.
+    made: list[Any] = []
 
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         shown = ColourStream(stream) if self.colour else stream
         super().__init__(
             shown, descriptions, verbosity, details=self.reporters.wants_details, **kwargs
         )
+        self.made.append(self)
         self.verbosity = verbosity
         self.report_sink = self.reporters.add
         self._live = self.live and verbosity == 1
@@ -138,6 +143,14 @@ class ArunnerResult(ReportRecorder):
             self._status(test.id())
 
     def stopTest(self, test: Any) -> None:
+        interrupted = sys.exc_info()
+        if (
+            self.records  # the test ran here (a --parallel parent only relays)
+            and isinstance(interrupted[1], KeyboardInterrupt)
+            and not isinstance(self, PDBDebugResult)
+        ):
+            # A second Ctrl-C (or SIGTERM) stopped the test: it did not pass.
+            self.addError(test, interrupted)
         super().stopTest(test)
         if self._live:
             self._done += 1
@@ -176,6 +189,7 @@ def result_class(
     colour: bool,
     live: bool,
     records: bool,
+    made: list[Any],
 ) -> type:
     """The result class of one run: ``ArunnerResult`` on top of Django's choice (``--pdb``,
     ``--debug-sql``) or unittest's ``TextTestResult``."""
@@ -183,5 +197,5 @@ def result_class(
         "ArunnerTextResult",
         (ArunnerResult, base or unittest.TextTestResult),
         {"reporters": reporters, "total": total, "colour": colour, "live": live,
-         "records": records},
+         "records": records, "made": made},
     )

@@ -42,7 +42,7 @@ from typing import Any
 
 from django.test.runner import ParallelTestSuite
 
-from . import inventory
+from . import inventory, termination
 from .timeouts import TestTimeoutError
 
 __unittest = True
@@ -143,6 +143,7 @@ def init_worker(
     the database clones) of the worker it replaces."""
     global _workers
     _workers = workers
+    termination.default_in_worker()
     try:
         with counter.get_lock():
             number = workers.take_dead_number()
@@ -313,6 +314,13 @@ class _Batches:
         (nothing stopped the run and no worker was lost with a batch in hand)."""
         for subsuite in self.suite.subsuites:
             self._submit(subsuite)
+        try:
+            self._wait()
+        finally:
+            self._read_streams()  # the tests that ended, also when the run is stopped
+        return not (self.result.shouldStop or self.lost)
+
+    def _wait(self) -> None:
         while self.pending and not self.result.shouldStop:
             try:
                 outcome = self.done.get(timeout=0.1)
@@ -325,8 +333,6 @@ class _Batches:
             index, events = outcome
             del self.pending[index]
             self._replay(index, events)
-        self._read_streams()
-        return not (self.result.shouldStop or self.lost)
 
     def _submit(self, subsuite: Any) -> None:
         index = next(self.numbers)

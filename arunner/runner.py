@@ -26,10 +26,12 @@ from . import (
     output,
     reporting,
     reports,
+    termination,
     testcase,
     timeouts,
     workers,
 )
+from .errors import ExitCode
 from .parallel import AsyncParallelTestSuite
 from .suite import AsyncTestSuite
 
@@ -157,6 +159,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             colour=output.use_colour(stream, self.no_color, self.force_color),
             live=output.can_go_live(stream) and not self.pdb,
             records=self._records_locally,
+            made=self._made_results,
         )
         return kwargs
 
@@ -182,8 +185,13 @@ class AsyncDiscoverRunner(DiscoverRunner):
             parallel and workers.install(suite, self._reporters.wants_details)
         )
         forget = timeouts.at_end_run(self._reporters.close)
+        self._made_results: list[unittest.TestResult] = []
         try:
             self._result = super().run_suite(suite, **kwargs)
+        except KeyboardInterrupt as exc:
+            if self._made_results:
+                exc.arunner_closing_line = reporting.closing_line(self._made_results[-1])  # type: ignore[attr-defined]
+            raise
         finally:
             forget()
             self._reporters.close()
@@ -193,7 +201,13 @@ class AsyncDiscoverRunner(DiscoverRunner):
         return self._result
 
     def run_tests(self, test_labels: Any, **kwargs: Any) -> int:
-        failures = super().run_tests(test_labels, **kwargs)
+        try:
+            with termination.terminate_as_interrupt():
+                failures = super().run_tests(test_labels, **kwargs)
+        except termination.Terminated as exc:
+            # Django's teardown has run by now; manage.py would show a traceback.
+            termination.report(exc, sys.stderr)
+            raise SystemExit(ExitCode.TERMINATED) from None
         if self._result is not None:
             self._close_run(self._result)
         return failures

@@ -25,7 +25,7 @@ from django.test import SimpleTestCase, TestCase
 
 class First(SimpleTestCase):
     def test_passes(self):
-        time.sleep(0.05)
+        time.sleep(0.3)
 
     def test_fails(self):
         print("printed \\x1b[31m ]]> <&> \\x00\\x07")
@@ -46,7 +46,7 @@ class First(SimpleTestCase):
 
 class Second(TestCase):
     async def test_async_passes(self):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
 
     def test_subtests(self):
         for i in range(3):
@@ -177,10 +177,16 @@ class Durations(SimpleTestCase):
             data = json.loads((project.root / "durations.json").read_text())
             self.assertEqual(data["version"], 1)
             self.assertGreaterEqual(data["durations"]["e2eapp.tests.test_mixed.First.test_passes"],
-                                    0.04)
-            # a second run of one class keeps the other class's entries (shards share a file)
-            project.run("e2eapp.tests.test_mixed.First", "--durations-file", "durations.json")
+                                    0.29)
+            # a second run of one class updates its entries and keeps the other class's
+            # (shards share a file)
+            first = "e2eapp.tests.test_mixed.First.test_passes"
+            data["durations"][first] = 999.0
+            (project.root / "durations.json").write_text(json.dumps(data))
+            run = project.run("e2eapp.tests.test_mixed.First", "--durations-file", "durations.json")
+            self.assertEqual(run.code, 1, run.output)
             data = json.loads((project.root / "durations.json").read_text())
+            self.assertLess(data["durations"][first], 999.0)
             self.assertIn("e2eapp.tests.test_mixed.Second.test_async_passes", data["durations"])
 
 
@@ -245,16 +251,22 @@ SLOW = """
 import pathlib
 import time
 
-from django.test import SimpleTestCase
+from django.test import TestCase
+
+from e2eapp.models import Item
 
 
-class Slow(SimpleTestCase):
+class Slow(TestCase):
     def test_1_quick(self):
         pass
 
     def test_2_slow(self):
+        Item.objects.create(name="in the test's transaction")
         pathlib.Path("started").touch()
-        time.sleep({sleep})
+        # Until the outer test says so; far longer than any run may take otherwise.
+        deadline = time.monotonic() + 600
+        while not pathlib.Path("go").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def test_3_never(self):
         pass
@@ -262,7 +274,9 @@ class Slow(SimpleTestCase):
 
 
 class Interrupted(SimpleTestCase):
-    def interrupt(self, project, times):
+    def interrupt(self, project, times, sent=signal.SIGINT):
+        """Send ``sent`` ``times`` times while test_2 runs, then let test_2 end; the run must
+        stop at once on a second Ctrl-C or a SIGTERM (else it would wait test_2's 600 s)."""
         proc = subprocess.Popen(
             [sys.executable, "-m", "arunner", "--junit-xml", "report.xml"],
             cwd=project.root,
@@ -271,6 +285,7 @@ class Interrupted(SimpleTestCase):
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.addCleanup(proc.kill)
         deadline = time.monotonic() + RUN_TIMEOUT
         while not (project.root / "started").exists():
             self.assertLess(time.monotonic(), deadline)
@@ -278,16 +293,40 @@ class Interrupted(SimpleTestCase):
                 self.fail(proc.communicate()[0])
             time.sleep(0.05)
         for _ in range(times):
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sent)
             time.sleep(0.2)
+        if times == 1 and sent == signal.SIGINT:
+            (project.root / "go").touch()
         output, _ = proc.communicate(timeout=RUN_TIMEOUT)
         return proc.returncode, output
 
     def test_ctrl_c_exits_130_and_writes_the_report(self):
-        for times, sleep in ((1, 1.0), (2, 30)):
-            with self.subTest(times=times), Project({"test_slow": SLOW.format(sleep=sleep)}) as p:
+        for times in (1, 2):
+            with self.subTest(times=times), Project({"test_slow": SLOW}) as p:
                 code, output = self.interrupt(p, times)
                 self.assertEqual(code, 130, output)
                 names = [c.get("name") for c in ET.parse(p.root / "report.xml").iter("testcase")]
                 self.assertIn("test_1_quick", names)
                 self.assertNotIn("test_3_never", names)
+                self.assertEqual(p.test_dbs_left(), [], output)
+                errors = [c.get("name") for c in ET.parse(p.root / "report.xml").iter(
+                    "testcase") if c.find("error") is not None]
+                # The first Ctrl-C lets the running test end; the second stops it, an error.
+                if times == 1:
+                    self.assertEqual((errors, output.splitlines()[-1]),
+                                     ([], "2 passed, 0 failed, 0 skipped"), output)
+                else:
+                    self.assertEqual(errors, ["test_2_slow"], output)
+                    self.assertEqual(output.splitlines()[-3:],
+                                     ["arunner: interrupted", "", "1 passed, 1 failed, 0 skipped"])
+
+    def test_sigterm_stops_at_once_drops_the_databases_and_writes_the_report(self):
+        with Project({"test_slow": SLOW}) as project:
+            code, output = self.interrupt(project, 1, signal.SIGTERM)
+            self.assertEqual(code, 143, output)
+            self.assertEqual(output.splitlines()[-3:],
+                             ["arunner: terminated", "", "1 passed, 1 failed, 0 skipped"])
+            self.assertEqual(project.test_dbs_left(), [], output)
+            names = [c.get("name") for c in ET.parse(project.root / "report.xml").iter(
+                "testcase")]
+            self.assertEqual(names, ["test_1_quick", "test_2_slow"])
