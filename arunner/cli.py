@@ -40,10 +40,10 @@ SETTINGS_HINT = (
 
 EPILOG = (
     "Every option can also be set in the environment as ARUNNER_<NAME> (ARUNNER_PARALLEL=4) "
-    "and in pyproject.toml under [tool.arunner], keyed by its long name without the dashes "
-    "(junit-xml = \"report.xml\"). The command line wins over the environment, which wins "
+    "and in pyproject.toml under [tool.arunner], keyed by its long name with underscores "
+    "(junit_xml = \"report.xml\"). The command line wins over the environment, which wins "
     "over pyproject.toml. Exit codes: 0 passed, 1 tests failed, 2 usage or configuration "
-    "error, 130 interrupted."
+    "error, 130 interrupted, 143 terminated (SIGTERM)."
 )
 
 

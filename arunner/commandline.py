@@ -5,7 +5,7 @@ runner subclass adds its own there. Recording those calls (argparse still valida
 and turning each into a ``click.Option`` keeps the ``arunner`` command in step with
 ``manage.py test`` for any runner class, with no hand-copied list of Django's options.
 argparse groups become the sections of ``arunner --help``; each option's config-file key is
-its long flag without the dashes (``junit-xml``, ``no-faulthandler``).
+its long flag without the leading dashes, with underscores (``junit_xml``, ``no_faulthandler``).
 """
 
 from __future__ import annotations
