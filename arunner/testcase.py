@@ -87,8 +87,10 @@ def test_databases(test: unittest.TestCase) -> set[str]:
     return set(databases)
 
 
+@functools.cache
 def _defined(cls: type, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The hooks among ``names`` that the class defines, leaving out unittest's no-ops."""
+    """The hooks among ``names`` that the class defines, leaving out unittest's no-ops; per
+    class, as ``_has_async_phases`` is."""
     return tuple(name for name in names if getattr(cls, name, None) not in _NO_OPS_OR_NONE)
 
 
@@ -113,7 +115,6 @@ class PhaseHooks:
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
         self._added: list[str] = []
-        # Looked up once per test: each phase used to ask the class again.
         self._set_up = _defined(type(test), _SET_UP)
         self._tear_down = _defined(type(test), _TEAR_DOWN)
 
@@ -121,7 +122,7 @@ class PhaseHooks:
         test = self.test
         attributes = vars(test)
         added = {name: getattr(self, hook) for name, hook in _PHASE_HOOKS}
-        if not hasattr(test, "addAsyncCleanup"):
+        if not hasattr(type(test), "addAsyncCleanup"):
             added["addAsyncCleanup"] = test.addCleanup
         name = test._testMethodName
         if name not in attributes:
