@@ -174,10 +174,12 @@ class Project:
         return _server_dbs_like(f"test_{self.name}")
 
     def cleanup(self) -> None:
-        if BACKEND != "sqlite":
-            for name in {f"test_{self.name}", *self.test_dbs_left()}:
-                _drop_server_db(name)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            if BACKEND != "sqlite":
+                for name in {f"test_{self.name}", *self.test_dbs_left()}:
+                    _drop_server_db(name)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _server_cursor(dbname: str | None):

@@ -350,7 +350,7 @@ class RouteWrapperKeptByAThread(TestCase):
 
         thread = threading.Thread(target=keep, name="keeper")
         thread.start()
-        while "wrapper" not in kept:
+        while "wrapper" not in kept and thread.is_alive():
             thread.join(0.001)
         self.assertIs(kept["wrapper"], connections["default"])
         _leftover.update(keeper=thread, keeper_go=go, kept=kept)
