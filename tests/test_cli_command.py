@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.test import SimpleTestCase
 
+from tests.databases import skip_missing
 from tests.e2e import PASSING, RUN_TIMEOUT, Project
 
 FAILING = """
@@ -114,7 +115,7 @@ class ImportPath(SimpleTestCase):
     def test_console_script_puts_the_current_directory_on_the_path(self):
         script = Path(sys.executable).with_name("arunner")
         if not script.exists():
-            self.skipTest("the arunner console script is not installed next to Python")
+            skip_missing(self, "the arunner console script is not installed next to Python")
         with Project({"test_ok": PASSING}) as project:
             done = subprocess.run(
                 [str(script), "--settings", "e2eproject.settings"],

@@ -2,7 +2,7 @@
 
 from django.test import SimpleTestCase
 
-from tests.databases import BACKEND
+from tests.databases import BACKEND, skip_missing
 from tests.e2e import Project
 
 SWALLOWED = """
@@ -226,7 +226,7 @@ class Cleanup(SimpleTestCase):
         try:
             import psycopg_pool  # noqa: F401
         except ImportError:
-            self.skipTest("psycopg_pool is not installed")
+            skip_missing(self, "psycopg_pool is not installed")
         with Project({"test_left_open": LEFT_OPEN}) as project:
             settings = (project.root / "e2eproject" / "settings.py").read_text()
             project.write(
