@@ -167,6 +167,7 @@ class Timeouts(SimpleTestCase):
 
 PARALLEL_HANG = f"""
 import os
+import pathlib
 import time
 
 from django.db import connection
@@ -194,20 +195,21 @@ class Unstoppable(TestCase):
         where(self)
         self.assertEqual(Item.objects.count(), 0)
         Item.objects.create(name="c")
+        pathlib.Path("c-ran").touch()
 
     async def test_d_async_too(self):
         self.assertEqual(await Item.objects.acount(), 0)
 
 
 class Busy(TestCase):
-    # Keeps the other worker busy until the replacement has started.
-    arunner_timeout = 60
+    # Keeps the other worker busy until test_c has run, so only the replacement can run it.
+    arunner_timeout = 120
 
     def test_0(self):
-        time.sleep(4)
-
-    def test_1(self):
-        time.sleep(4)
+        deadline = time.monotonic() + 60
+        while not pathlib.Path("c-ran").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(pathlib.Path("c-ran").exists())
 
 
 class Later(TestCase):
@@ -264,11 +266,11 @@ class ParallelLostWorker(SimpleTestCase):
             )
             self.assertIn("ERROR: test_b_swallows_everything", run.output)
             self.assertIn("exceeded its 1s timeout", run.output)
-            self.assertIn("Ran 7 tests", run.output)
-            self.assertEqual(run.closing_line, "6 passed, 1 failed, 0 skipped", run.output)
+            self.assertIn("Ran 6 tests", run.output)
+            self.assertEqual(run.closing_line, "5 passed, 1 failed, 0 skipped", run.output)
             names = [c.get("name") for c in ElementTree.parse(project.root / "j.xml").iter(
                 "testcase")]
-            self.assertEqual(len(names), 7, names)
+            self.assertEqual(len(names), 6, names)
             self.assertIn("test_c_runs_in_the_replacement_worker", names)
             first, after = _where(run.output, "test_a_writes"), _where(
                 run.output, "test_c_runs_in_the_replacement_worker")
