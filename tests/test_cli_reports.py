@@ -116,10 +116,12 @@ class JUnitXml(SimpleTestCase):
             run = project.run("--junit-xml", "reports/serial.xml")
             self.assertEqual(run.code, 1, run.output)
             self.check_report(project.root / "reports" / "serial.xml", "serial")
+            # An expected failure counts as passed; a failing subtest fails its test once.
+            self.assertEqual(run.closing_line, "3 passed, 3 failed, 1 skipped")
             run = project.run("--junit-xml", "parallel.xml", "--parallel", "2")
             self.assertEqual(run.code, 1, run.output)
             self.check_report(project.root / "parallel.xml", "parallel")
-            self.assertIn(" 3 failed, ", run.closing_line)
+            self.assertEqual(run.closing_line, "3 passed, 3 failed, 1 skipped")
 
 
 CLASS_ERROR = """

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from django.test import SimpleTestCase
 
-from arunner import collection, commandline, config, junitxml, lastfailed, output
+from arunner import collection, commandline, config, junitxml, lastfailed, output, reporting
 from arunner.errors import ConfigurationError
 from arunner.reports import Problem, TestReport
 
@@ -233,3 +233,38 @@ class LoaderCanary(SimpleTestCase):
         self.assertEqual(len(tests), 1)
         self.assertIsInstance(tests[0], collection.FAILED_TEST)
         self.assertTrue(tests[0].id().startswith("unittest.loader._FailedTest."))
+
+
+class ClosingLine(SimpleTestCase):
+    def test_each_outcome_lands_in_its_column(self):
+        class Outcomes(unittest.TestCase):
+            def test_passes(self):
+                pass
+
+            def test_fails(self):
+                self.fail("no")
+
+            def test_errors(self):
+                raise ValueError
+
+            @unittest.skip("later")
+            def test_skipped(self):
+                pass
+
+            @unittest.expectedFailure
+            def test_expected_failure(self):
+                self.fail("known")
+
+            @unittest.expectedFailure
+            def test_unexpected_success(self):
+                pass
+
+            def test_subtests(self):
+                for i in range(3):
+                    with self.subTest(i=i):
+                        self.assertLess(i, 1)
+
+        result = unittest.TestResult()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Outcomes).run(result)
+        # failed: the failure, the error, the unexpected success and two failing subtests
+        self.assertEqual(reporting.closing_line(result), "2 passed, 5 failed, 1 skipped")
