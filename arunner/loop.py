@@ -41,9 +41,10 @@ class OutsideTestError(RuntimeError):
     """A thread-sensitive call arrived when no test of this loop could serve it."""
 
 
-#: The test session a task belongs to; set in each session task and inherited by the tasks
-#: it spawns. Executors compare it with the session they serve, so a task that outlives its
-#: test can never run a call inside the next test's transaction.
+#: The test session a task belongs to; set in the session's context, where every phase runs,
+#: and inherited by the tasks the test spawns. Executors compare it with the session they
+#: serve, so a task that outlives its test can never run a call inside the next test's
+#: transaction.
 OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("arunner_owner", default=None)
 
 
@@ -285,7 +286,8 @@ class Bridge:
         raise NotImplementedError
 
     def wait(self, future: Any) -> Any:
-        """Block the main thread until ``future`` is done, serving E; return its result."""
+        """Block the main thread until ``future`` (what ``start`` returned) is done, serving E;
+        return its result."""
         raise NotImplementedError
 
     def close(self) -> None:
