@@ -1,0 +1,146 @@
+"""Per-test cost of the runners, measured in one process: a low-noise companion to run.py.
+
+run.py times whole ``manage.py test`` processes, whose suite times swing by tens of percent
+on a shared machine. This script sets the generated project's test database up once, then
+runs the same suites many times in one process, in alternation, and reports the fastest
+round of each variant in microseconds per test: the floor that machine load only raises.
+It measures arunner's suite machinery (sessions, hooks, guards, reports) as ``manage.py
+test`` runs it, without process start-up, and answers "did this change make a test
+cheaper?" to within about a microsecond.
+
+Usage::
+
+    python bench/inprocess.py [--rounds 15] [-n 1000] [--out PATH] [--arunner CHECKOUT]
+
+``--arunner`` imports arunner from another checkout, for a before/after comparison
+(``git worktree add /tmp/before REV``, then ``--arunner /tmp/before``).
+
+Stdlib plus Django and arunner; SQLite only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import unittest
+from collections.abc import Callable
+from pathlib import Path
+
+# Run as a script, so this directory is on sys.path.
+from generate import APP, generate
+
+perf_counter = time.perf_counter
+
+#: variant -> (suite shape, runs under arunner)
+VARIANTS = {
+    "django-sync": ("sync", False),
+    "arunner-sync": ("sync", True),
+    "arunner-async": ("async", True),
+}
+
+
+def setup(project: Path) -> Callable[[], None]:
+    """Import the generated project and create its test database; return the teardown."""
+    sys.path.insert(0, str(project))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchproj.settings"
+    os.environ["ARUNNER_TEST_DB"] = "sqlite"
+    os.chdir(project)  # where arunner keeps its last-failed record
+    import django
+    from django.test.runner import DiscoverRunner
+    from django.test.utils import setup_test_environment
+
+    django.setup()
+    setup_test_environment()
+    runner = DiscoverRunner(verbosity=0, interactive=False)
+    old = runner.setup_databases()
+    return lambda: runner.teardown_databases(old)
+
+
+def run_round(shape: str, under_arunner: bool) -> float:
+    """Run one fresh suite of ``shape`` the way ``manage.py test`` would (the runner's own
+    ``run_suite``, quiet); return microseconds per test."""
+    from django.test.runner import DiscoverRunner
+    from django.test.utils import iter_test_cases
+
+    from arunner import AsyncDiscoverRunner
+    from arunner.suite import AsyncTestSuite
+
+    tests = list(
+        iter_test_cases(unittest.defaultTestLoader.loadTestsFromName(f"{APP}.test_{shape}"))
+    )
+    runner_class = AsyncDiscoverRunner if under_arunner else DiscoverRunner
+    suite = (AsyncTestSuite if under_arunner else unittest.TestSuite)(tests)
+    runner = runner_class(verbosity=0, interactive=False)
+    with contextlib.redirect_stderr(io.StringIO()):
+        started = perf_counter()
+        result = runner.run_suite(suite)
+        elapsed = perf_counter() - started
+    if not result.wasSuccessful() or result.testsRun != len(tests) or not tests:
+        raise SystemExit(f"{shape} suite failed: {(result.errors or result.failures)[:1]}")
+    return elapsed / result.testsRun * 1e6
+
+
+def measure(rounds: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for name, (shape, under_arunner) in VARIANTS.items():
+            samples[name].append(run_round(shape, under_arunner))
+    return samples
+
+
+def report(samples: dict[str, list[float]], command: str) -> str:
+    base = min(samples["django-sync"])
+    lines = [
+        "```",
+        command,
+        "```",
+        "",
+        f"python {sys.version.split()[0]}; microseconds per test, {len(samples['django-sync'])}"
+        " alternating rounds in one process; ratios of the fastest rounds.",
+        "",
+        "| variant | fastest | median | / django-sync |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, values in samples.items():
+        fastest = min(values)
+        lines.append(
+            f"| {name} | {fastest:.1f} | {statistics.median(values):.1f} | {fastest / base:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("-n", "--tests", type=int, default=1000)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--arunner", type=Path, help="import arunner from this checkout")
+    args = parser.parse_args(argv)
+    out = args.out.resolve() if args.out is not None else None  # setup changes directory
+    if args.arunner is not None:
+        sys.path.insert(0, str(args.arunner.resolve()))
+    with tempfile.TemporaryDirectory(prefix="arunner-inprocess-") as tmp:
+        project = generate(Path(tmp), ["sync", "async"], args.tests)
+        teardown = setup(project)
+        try:
+            samples = measure(args.rounds)
+        finally:
+            teardown()
+    command = "python bench/inprocess.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    from arunner import __file__ as imported
+
+    text = report(samples, command.strip()) + f"\narunner imported from `{Path(imported).parent}`\n"
+    print(text)
+    if out is not None:
+        out.write_text(f"# In-process per-test cost\n\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
