@@ -29,15 +29,17 @@ class OptionError(ValueError):
     """An option has a value arunner cannot use; the message names the option and its source."""
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
+def _seconds(value: str | float) -> float:
+    seconds = float(value)
+    if seconds < 0:
         raise ValueError("must not be negative")
-    return value
+    return seconds
 
 
-def _boolean(text: str) -> bool:
+def _boolean(text: str | bool) -> bool:
     """An environment variable's value for an on/off option."""
+    if isinstance(text, bool):
+        return text
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -69,9 +71,11 @@ class Option:
         return "ARUNNER_" + self.dest.upper()
 
     def parse(self, raw: Any, source: str) -> Any:
+        """Check a value from any source: a string (environment, command line) or what a
+        caller or ``[tool.arunner]`` gave already typed (``timeout = -1``)."""
         try:
-            value = self.type(raw) if isinstance(raw, str) else raw
-        except ValueError as exc:
+            value = self.type(raw)
+        except (TypeError, ValueError) as exc:
             raise OptionError(f"{source}: {raw!r} is not a valid value ({exc})") from None
         if self.choices is not None and value not in self.choices:
             raise OptionError(

@@ -358,7 +358,7 @@ class _Batches:
         tests = self.tests[index]
         for event in events:
             self.suite.handle_event(self.result, tests, event)
-            if event[0] == "stopTest":
+            if event[0] in ("stopTest", "addSkip"):  # a test may be skipped before it starts
                 self.ended.setdefault(index, set()).add(event[1])
         self.streamed[index] = self.streamed.get(index, 0) + len(events)
 

@@ -108,7 +108,10 @@ class Watchdog:
 
     def install(self) -> None:
         connection_created.connect(dbinterrupt.remember_session, dispatch_uid="arunner-sessions")
-        if threading.current_thread() is threading.main_thread():
+
+    def _install_handler(self) -> None:
+        """On the first test with a limit: a run without one keeps its SIGUSR2 handler."""
+        if self._previous_handler is None and threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(SIGNAL, self._on_signal)
 
     def uninstall(self) -> None:
@@ -123,6 +126,7 @@ class Watchdog:
             self._previous_handler = None
 
     def arm(self, armed: Armed) -> None:
+        self._install_handler()
         with self._condition:
             self._armed = armed
             if self._thread is None:

@@ -9,6 +9,7 @@ has a method of that name (``ReportRecorder.arunnerReport``).
 from __future__ import annotations
 
 import functools
+import unittest
 from typing import Any
 
 from django.test.runner import RemoteTestResult, RemoteTestRunner
@@ -23,12 +24,39 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         stream = parallel.event_stream()
         if stream is not None:
             self.events = stream
+        self._position = -1
+        self._started: Any = None
+
+    @property
+    def test_index(self) -> int:
+        """The test's position in the batch, which names it to the parent.
+
+        Django takes ``testsRun - 1``, but from Python 3.12 a test skipped by a decorator
+        never starts (``testsRun`` stays), so its skip, and every later test's events, would
+        be told of the test before it.
+        """
+        return self._position
+
+    def startTest(self, test: Any) -> None:
+        self._position += 1
+        self._started = test
+        super().startTest(test)
+
+    def stopTest(self, test: Any) -> None:
+        super().stopTest(test)
+        self._started = None
+
+    def addSkip(self, test: Any, reason: str) -> None:
+        if isinstance(test, unittest.TestCase) and test is not self._started:
+            self._position += 1  # skipped before it started
+        super().addSkip(test, reason)
 
     def __getstate__(self) -> dict[str, Any]:
         """Without the running test: Django pickles a failed subtest (and so its test, which
         can reach this result) to check it can be sent; the test must not lead back here."""
         state = dict(super().__getstate__())
         state.pop("_pending", None)
+        state.pop("_started", None)
         return state
 
     def report(self, test: Any, report: TestReport) -> None:

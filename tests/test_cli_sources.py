@@ -3,7 +3,6 @@ options whose effect a run shows: timeouts, loop scopes, the runner class, durat
 
 import importlib.metadata
 import re
-import unittest
 import xml.etree.ElementTree as ET
 
 import django
@@ -256,9 +255,6 @@ class Watchdog(SimpleTestCase):
         self.assertEqual(facts(with_timeout.output)["watchdog"], "True")
 
     # README: "Without --timeout, no watchdog runs and no signal handler is installed."
-    # The watchdog thread is indeed absent, but RunContext installs Watchdog._on_signal for
-    # SIGUSR2 on every run, timeout or not (timeouts.Watchdog.install is unconditional).
-    @unittest.expectedFailure
     def test_no_signal_handler_without_a_timeout(self):
         with Project({"test_facts": FACTS}) as project:
             run = project.run()
@@ -341,11 +337,7 @@ class Selection(SimpleTestCase):
 
 
 class BadValues(SimpleTestCase):
-    # README: "A bad value is a one-line error naming the option"; --timeout -1 and
-    # ARUNNER_TIMEOUT=-1 are refused (exit 2), but a number in [tool.arunner] skips the check
-    # (options.Option.parse converts and validates strings only), so `timeout = -1` runs
-    # with no limit and `task_grace = -2` is taken as is.
-    @unittest.expectedFailure
+    # README: "A bad value is a one-line error naming the option", from every source.
     def test_negative_seconds_in_pyproject_are_refused(self):
         with Project({"test_ok": PASSING}) as project:
             for key in ("timeout", "task_grace"):
@@ -353,6 +345,7 @@ class BadValues(SimpleTestCase):
                 run = project.run()
                 self.assertEqual(run.code, 2, run.output)
                 self.assertIn("arunner: error:", run.output)
+                self.assertIn("must not be negative", run.output)
 
     def test_negative_seconds_on_the_command_line_and_in_the_environment(self):
         with Project({"test_ok": PASSING}) as project:
@@ -394,23 +387,6 @@ class RunnerClassErrors(SimpleTestCase):
                 project.run("--testrunner", "e2eapp.NoSuchRunner"),
                 "test runner 'e2eapp.NoSuchRunner' cannot be imported",
             )
-
-    # README, exit codes: 2 for "a TEST_RUNNER that cannot be imported", and "under
-    # manage.py test the same errors are CommandErrors with exit code 2". Django imports
-    # TEST_RUNNER itself while building the test command's parser, before any arunner code
-    # runs: manage.py test prints a ModuleNotFoundError traceback and exits 1.
-    @unittest.expectedFailure
-    def test_runner_that_cannot_be_imported_under_manage_py(self):
-        with Project({"test_ok": PASSING}) as project:
-            project.write(
-                "e2eproject/missing_runner.py",
-                "from e2eproject.settings import *  # noqa\nTEST_RUNNER = 'nowhere.Runner'\n",
-            )
-            run = project.run(
-                command="manage", env={"DJANGO_SETTINGS_MODULE": "e2eproject.missing_runner"}
-            )
-        self.assertEqual(run.code, 2, run.output)
-        self.assertNotIn("Traceback", run.output)
 
 
 class ManagePy(SimpleTestCase):

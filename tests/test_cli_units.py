@@ -268,3 +268,21 @@ class ClosingLine(SimpleTestCase):
         unittest.defaultTestLoader.loadTestsFromTestCase(Outcomes).run(result)
         # failed: the failure, the error, the unexpected success and two failing subtests
         self.assertEqual(reporting.closing_line(result), "2 passed, 5 failed, 1 skipped")
+
+    def test_a_skipped_class_is_one_skip_and_no_test_ran(self):
+        class Skipped(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                raise unittest.SkipTest("not here")
+
+            def test_a(self):
+                pass
+
+        class Runs(unittest.TestCase):
+            def test_b(self):
+                pass
+
+        load = unittest.defaultTestLoader.loadTestsFromTestCase
+        result = unittest.TestResult()
+        unittest.TestSuite([load(Skipped), load(Runs)]).run(result)
+        self.assertEqual(reporting.closing_line(result), "1 passed, 0 failed, 1 skipped")
