@@ -99,3 +99,40 @@ class ParallelStop(SimpleTestCase):
 def _kill_group(pid):
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+SKIP_IN_THE_MIDDLE = """
+import unittest
+
+from django.test import SimpleTestCase
+
+
+class Middle(SimpleTestCase):
+    def test_a_passes(self):
+        pass
+
+    @unittest.skip("decorated")
+    def test_b_skipped(self):
+        pass
+
+    def test_c_fails(self):
+        self.fail("c")
+
+
+class Other(SimpleTestCase):
+    def test_d_passes(self):
+        pass
+"""
+
+
+class ParallelEvents(SimpleTestCase):
+    def test_events_keep_their_test_after_a_decorator_skip(self):
+        """From Python 3.12 a decorated skip never starts; the later test's failure must
+        still be told of that test, not of the one before it."""
+        with Project({"test_middle": SKIP_IN_THE_MIDDLE}) as project:
+            run = project.run("--parallel", "2", "-v", "2")
+        self.assertEqual(run.code, 1, run.output)
+        self.assertIn("FAIL: test_c_fails", run.output)
+        self.assertRegex(run.output, r"test_b_skipped \(.*\) \.\.\. skipped 'decorated'")
+        self.assertRegex(run.output, r"test_a_passes \(.*\) \.\.\. ok")
+        self.assertEqual(run.closing_line, "2 passed, 1 failed, 1 skipped")
