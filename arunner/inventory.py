@@ -134,3 +134,9 @@ def worker_number() -> int:
     """This ``--parallel`` worker's number (``django.test.runner._worker_id``), which names
     its database clones; a replacement worker must take the same one."""
     return django_runner._worker_id  # type: ignore[attr-defined]
+
+
+def error_holder(description: str) -> Any:
+    """``unittest.suite._ErrorHolder``: the stand-in test a class- or module-level problem is
+    reported against, as unittest and Django's ``ParallelTestSuite`` report it."""
+    return unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]

@@ -282,6 +282,14 @@ class AsyncParallelTestSuite(ParallelTestSuite):
             shutil.rmtree(directory, ignore_errors=True)
         return result
 
+    def handle_event(self, result: Any, tests: list[Any], event: tuple[Any, ...]) -> None:
+        """Django's, plus a class- or module-level skip, which a worker sends with the stand-in
+        test's description in place of a position (``workers.RemoteResult``)."""
+        if event[0] == "addSkip" and isinstance(event[1], str):
+            result.addSkip(inventory.error_holder(event[1]), *event[2:])
+            return
+        super().handle_event(result, tests, event)
+
     def submit(self, pool: Any, index: int, subsuite: Any, done: queue.SimpleQueue) -> None:
         args = (self.runner_class, index, subsuite, self.failfast, self.buffer)
         run = functools.partial(run_batch, self.run_subsuite.__func__)
@@ -380,13 +388,19 @@ class _Batches:
                     _report_error(self.result, test, WorkerLostError(note.report))
             return
         position = next(i for i, test in enumerate(tests) if test.id() == note.test_id)
-        self._replay(note.batch, [e for e in note.events if len(e) < 2 or e[1] < position])
+        self._replay(note.batch, [event for event in note.events if _before(event, position)])
         _report_error(self.result, tests[position], TestTimeoutError(note.report))
         rest = tests[position + 1 :]
         if rest and not self.result.shouldStop:
             remaining = type(subsuite)(rest)
             remaining.arunner_config = getattr(subsuite, "arunner_config", None)
             self._submit(remaining)
+
+
+def _before(event: tuple[Any, ...], position: int) -> bool:
+    """An event of a test before ``position``, or of none (before any test, a class skip)."""
+    index = event[1] if len(event) > 1 else None
+    return not isinstance(index, int) or index < position
 
 
 def _report_error(result: Any, test: Any, error: Exception) -> None:

@@ -26,16 +26,18 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
             self.events = stream
         self._position = -1
         self._started: Any = None
+        self._holder: str | None = None
 
     @property
-    def test_index(self) -> int:
+    def test_index(self) -> int | str:
         """The test's position in the batch, which names it to the parent.
 
         Django takes ``testsRun - 1``, but from Python 3.12 a test skipped by a decorator
         never starts (``testsRun`` stays), so its skip, and every later test's events, would
-        be told of the test before it.
+        be told of the test before it. A class- or module-level skip is no test of the batch:
+        it goes by its description (``AsyncParallelTestSuite.handle_event``).
         """
-        return self._position
+        return self._position if self._holder is None else self._holder
 
     def startTest(self, test: Any) -> None:
         self._position += 1
@@ -47,7 +49,14 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         self._started = None
 
     def addSkip(self, test: Any, reason: str) -> None:
-        if isinstance(test, unittest.TestCase) and test is not self._started:
+        if not isinstance(test, unittest.TestCase):
+            self._holder = str(test)
+            try:
+                super().addSkip(test, reason)
+            finally:
+                self._holder = None
+            return
+        if test is not self._started:
             self._position += 1  # skipped before it started
         super().addSkip(test, reason)
 
@@ -62,7 +71,7 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
     def report(self, test: Any, report: TestReport) -> None:
         # Sent before ``stopTest`` (appended by the base class after this), so the parent
         # has the report by the time it sees the test end.
-        self.events.append((EVENT, max(self.test_index, 0), report))
+        self.events.append((EVENT, max(self._position, 0), report))
 
 
 def runner_class(details: bool) -> Any:

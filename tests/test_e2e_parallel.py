@@ -136,3 +136,19 @@ class ParallelEvents(SimpleTestCase):
         self.assertRegex(run.output, r"test_b_skipped \(.*\) \.\.\. skipped 'decorated'")
         self.assertRegex(run.output, r"test_a_passes \(.*\) \.\.\. ok")
         self.assertEqual(run.closing_line, "2 passed, 1 failed, 1 skipped")
+
+    def test_a_class_level_skip_is_told_of_its_class(self):
+        source = (
+            "import unittest\n\nfrom django.test import SimpleTestCase\n\n\n"
+            "class Skipped(SimpleTestCase):\n"
+            "    @classmethod\n    def setUpClass(cls):\n"
+            "        raise unittest.SkipTest('whole class')\n\n"
+            "    def test_a(self):\n        pass\n\n    def test_b(self):\n        pass\n\n\n"
+            "class Other(SimpleTestCase):\n    def test_c(self):\n        pass\n"
+        )
+        with Project({"test_class_skip": source}) as project:
+            run = project.run("--parallel", "2", "-v", "2")
+        self.assertEqual(run.code, 0, run.output)
+        self.assertRegex(run.output, r"setUpClass \(.*Skipped\) \.\.\. skipped 'whole class'")
+        self.assertNotRegex(run.output, r"test_b \(.*\) \.\.\. skipped")
+        self.assertEqual(run.closing_line, "1 passed, 0 failed, 1 skipped")

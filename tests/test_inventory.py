@@ -193,3 +193,12 @@ class ParallelWorkerNumber(SimpleTestCase):
         self.assertIn("global _worker_id", source)
         self.assertIn("_worker_id = counter.value", source)
         self.assertIn("setup_worker_connection(_worker_id)", source)
+
+
+class ErrorHolder(SimpleTestCase):
+    def test_the_stand_in_test_goes_by_its_description(self):
+        holder = inventory.error_holder("setUpClass (app.tests.Case)")
+        self.assertEqual((holder.id(), str(holder)), ("setUpClass (app.tests.Case)",) * 2)
+        result = unittest.TestResult()
+        result.addSkip(holder, "whole class")
+        self.assertEqual(result.skipped, [(holder, "whole class")])
