@@ -20,228 +20,35 @@ Django sends a batch's results when the whole batch is done. Here each worker al
 every test's events, as the test ends, to a file of its own in that directory, which the
 parent reads as it waits: progress shows per test, and Ctrl-C or a lost worker loses only the
 tests that had not ended. A worker killed mid-write leaves an incomplete record, never read.
+
+This module is the parent's side; ``arunner.workers`` is the workers' (their result, the
+shared table, the notes they leave), ``arunner.workerfiles`` the files between them.
 """
 
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import functools
 import itertools
 import multiprocessing
-import os
-import pickle
 import queue
 import shutil
 import tempfile
 import unittest
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.test.runner import ParallelTestSuite
 
-from . import inventory, termination
+from . import inventory
 from .timeouts import TestTimeoutError
+from .workerfiles import Note, read_notes, read_records
+from .workers import Workers, init_worker, run_batch
 
 __unittest = True
 
-#: The counter value that tells the parent a worker failed to start (as Django 6.x does).
-INIT_FAILED = -1000
-
-#: A worker number's batch when it runs none.
-IDLE = -1
-
-
 class WorkerLostError(Exception):
     """The ``--parallel`` worker running the test died before reporting it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Note:
-    """What the parent learns about a batch whose worker was lost.
-
-    ``test_id`` is the test the watchdog could not stop, ``None`` when the worker died on its
-    own; ``events`` are the batch's result events up to that test.
-    """
-
-    batch: int
-    test_id: str | None
-    report: str
-    events: list[tuple[Any, ...]]
-
-    def write(self, directory: str) -> None:
-        path = Path(directory) / uuid.uuid4().hex
-        path.with_suffix(".tmp").write_bytes(pickle.dumps(self))
-        os.replace(path.with_suffix(".tmp"), path.with_suffix(".note"))
-
-
-def read_notes(directory: str, seen: set[str]) -> Iterator[Note]:
-    for path in sorted(Path(directory).glob("*.note")):
-        if path.name not in seen:
-            seen.add(path.name)
-            yield pickle.loads(path.read_bytes())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Workers:
-    """The table the parent shares with its workers: per worker number, the process that
-    holds it and the batch it runs. The pool reaps a dead worker before it starts the
-    replacement, so a dead holder's pid no longer answers."""
-
-    def __init__(self, processes: int, notes: str) -> None:
-        self.pids = multiprocessing.Array(ctypes.c_int, processes)
-        self.batches = multiprocessing.Array(ctypes.c_int, [IDLE] * processes)
-        self.notes = notes
-
-    def take_dead_number(self) -> int | None:
-        """In a starting worker: claim the number of a dead worker, with a note for the batch
-        it was running if it left none. Called with the counter's lock held."""
-        for slot, pid in enumerate(self.pids):
-            if pid and not _alive(pid):
-                self.pids[slot] = os.getpid()
-                batch, self.batches[slot] = self.batches[slot], IDLE
-                if batch != IDLE:
-                    report = f"The --parallel worker running it (pid {pid}) died before the "
-                    report += "test ended: a crash, os._exit() or the OOM killer."
-                    Note(batch, None, report, []).write(self.notes)
-                return slot + 1
-        return None
-
-    def claim(self, number: int) -> None:
-        if 0 < number <= len(self.pids):
-            self.pids[number - 1] = os.getpid()
-
-    def running(self, number: int, batch: int) -> None:
-        if 0 < number <= len(self.batches):
-            self.batches[number - 1] = batch
-
-
-#: In a worker: the table above.
-_workers: Workers | None = None
-
-
-def in_worker() -> bool:
-    """True in a worker of ``AsyncParallelTestSuite`` (never in the parent)."""
-    return _workers is not None
-
-
-def init_worker(
-    django_init: Callable[..., None], workers: Workers, counter: Any, *args: Any
-) -> None:
-    """The pool's initializer: Django's, but a replacement worker reuses the number (and so
-    the database clones) of the worker it replaces."""
-    global _workers
-    _workers = workers
-    termination.default_in_worker()
-    try:
-        with counter.get_lock():
-            number = workers.take_dead_number()
-            if number is not None:
-                following, counter.value = counter.value, number - 1
-                django_init(counter, *args)
-                counter.value = following
-        if number is None:
-            django_init(counter, *args)
-            workers.claim(inventory.worker_number())
-    except Exception:
-        with counter.get_lock():
-            counter.value = INIT_FAILED
-        raise
-
-
-#: In a worker: the batch it runs now, for ``event_stream``.
-_batch = IDLE
-
-
-def run_batch(run_subsuite: Callable[[Any], Any], args: tuple[Any, ...]) -> Any:
-    """In a worker: Django's ``_run_subsuite``, with the batch marked as this worker's."""
-    global _batch
-    number = inventory.worker_number()
-    _batch = args[1]
-    if _workers is not None:
-        _workers.running(number, _batch)
-    try:
-        return run_subsuite(args)
-    finally:
-        _batch = IDLE
-        if _workers is not None:
-            _workers.running(number, IDLE)
-
-
-_RECORD_LENGTH = 8
-
-
-class EventStream(list):  # type: ignore[type-arg]
-    """A batch's result events (what Django returns at the end of the batch), which also
-    reach the parent, through this worker's file, each time a test ends."""
-
-    def __init__(self, path: Path, batch: int) -> None:
-        super().__init__()
-        self._path = path
-        self._batch = batch
-        self._sent = 0
-        self._test_open = False
-
-    def append(self, event: tuple[Any, ...]) -> None:
-        super().append(event)
-        if event[0] == "startTest":
-            self._test_open = True
-        elif event[0] == "stopTest":
-            self._test_open = False
-        if not self._test_open:
-            self._send()
-
-    def _send(self) -> None:
-        payload = pickle.dumps((self._batch, self[self._sent :]))
-        self._sent = len(self)
-        with open(self._path, "ab") as stream:
-            stream.write(len(payload).to_bytes(_RECORD_LENGTH, "big") + payload)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return list, (list(self),)
-
-
-def event_stream() -> EventStream | None:
-    """In a worker running a batch: the events list its result should keep."""
-    if _workers is None or _batch == IDLE:
-        return None
-    return EventStream(Path(_workers.notes) / f"events-{os.getpid()}.bin", _batch)
-
-
-def read_records(path: Path, offset: int) -> tuple[list[Any], int]:
-    """The complete records of a worker's events file from ``offset``, and where they end."""
-    with open(path, "rb") as stream:
-        stream.seek(offset)
-        data = stream.read()
-    records, position = [], 0
-    while len(data) - position >= _RECORD_LENGTH:
-        size = int.from_bytes(data[position : position + _RECORD_LENGTH], "big")
-        end = position + _RECORD_LENGTH + size
-        if end > len(data):
-            break
-        records.append(pickle.loads(data[position + _RECORD_LENGTH : end]))
-        position = end
-    return records, offset + position
-
-
-def leave_note(test_id: str, report: str, result: Any) -> None:
-    """In a worker the watchdog is about to end: tell the parent what it was running."""
-    workers, number = _workers, inventory.worker_number()
-    if workers is None or not 0 < number <= len(workers.batches):
-        return
-    batch, workers.batches[number - 1] = workers.batches[number - 1], IDLE
-    Note(batch, test_id, report, list(getattr(result, "events", ()))).write(workers.notes)
 
 
 class WorkerStartError(RuntimeError):

@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inventory, isolation, parallel, reporting, testcase, timeouts
+from . import escapes, inventory, isolation, reporting, testcase, timeouts, workers
 from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
@@ -170,10 +170,10 @@ class RunContext:
 
     def _end_run(self, armed: timeouts.Armed) -> None:
         """The watchdog's last resort: the test cannot be stopped. Count it, clean up, exit."""
-        if parallel.in_worker():
+        if workers.in_worker():
 
             def hand_over() -> None:
-                parallel.leave_note(armed.test_id, armed.report or "", self.result)
+                workers.leave_note(armed.test_id, armed.report or "", self.result)
 
             ending = "this --parallel worker; the run goes on"
             timeouts.end_run(armed.report or "", hand_over, ending)

@@ -14,7 +14,7 @@ from unittest import mock
 
 from django.test import SimpleTestCase
 
-from arunner import inventory, parallel, timeouts
+from arunner import inventory, timeouts, workerfiles, workers
 
 
 def counting_init(calls):
@@ -40,17 +40,17 @@ class WorkerNumbers(SimpleTestCase):
         self.counter = multiprocessing.Value(ctypes.c_int, 0)
         self.notes = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.notes)
-        self.workers = parallel.Workers(2, self.notes)
+        self.workers = workers.Workers(2, self.notes)
         self.calls = []
         self.init = counting_init(self.calls)
-        self.addCleanup(setattr, parallel, "_workers", None)
+        self.addCleanup(setattr, workers, "_workers", None)
 
     def start_worker(self):
-        parallel.init_worker(self.init, self.workers, self.counter, "settings")
+        workers.init_worker(self.init, self.workers, self.counter, "settings")
         return self.calls[-1][0]
 
     def notes_left(self):
-        return list(parallel.read_notes(self.notes, set()))
+        return list(workerfiles.read_notes(self.notes, set()))
 
     def test_new_workers_take_the_next_numbers(self):
         self.assertEqual([self.start_worker(), self.start_worker()], [1, 2])
@@ -70,34 +70,34 @@ class WorkerNumbers(SimpleTestCase):
         [note] = self.notes_left()
         self.assertEqual((note.batch, note.test_id), (7, None))
         self.assertIn("died", note.report)
-        self.assertEqual(self.workers.batches[0], parallel.IDLE)
+        self.assertEqual(self.workers.batches[0], workers.IDLE)
 
     def test_a_failed_start_is_flagged_for_the_parent(self):
         def failing(counter, *args):
             raise RuntimeError("no database")
 
         with self.assertRaisesMessage(RuntimeError, "no database"):
-            parallel.init_worker(failing, self.workers, self.counter)
-        self.assertEqual(self.counter.value, parallel.INIT_FAILED)
+            workers.init_worker(failing, self.workers, self.counter)
+        self.assertEqual(self.counter.value, workers.INIT_FAILED)
 
 
 class Notes(SimpleTestCase):
     def test_a_note_carries_the_batch_the_test_its_report_and_the_events_so_far(self):
         result = type("Result", (), {"events": [("startTest", 0), ("addSuccess", 0)]})()
         with tempfile.TemporaryDirectory() as directory:
-            workers = parallel.Workers(1, directory)
-            workers.batches[0] = 3
-            self.addCleanup(setattr, parallel, "_workers", None)
-            parallel._workers = workers
+            table = workers.Workers(1, directory)
+            table.batches[0] = 3
+            self.addCleanup(setattr, workers, "_workers", None)
+            workers._workers = table
             with mock.patch.object(inventory, "worker_number", return_value=1):
-                parallel.leave_note("app.tests.T.test_b", "the report", result)
+                workers.leave_note("app.tests.T.test_b", "the report", result)
             seen = set()
             self.assertEqual(
-                list(parallel.read_notes(directory, seen)),
-                [parallel.Note(3, "app.tests.T.test_b", "the report", result.events)],
+                list(workerfiles.read_notes(directory, seen)),
+                [workerfiles.Note(3, "app.tests.T.test_b", "the report", result.events)],
             )
-            self.assertEqual(list(parallel.read_notes(directory, seen)), [])
-            self.assertEqual(workers.batches[0], parallel.IDLE)
+            self.assertEqual(list(workerfiles.read_notes(directory, seen)), [])
+            self.assertEqual(table.batches[0], workers.IDLE)
 
 
 class WatchdogThread(SimpleTestCase):
@@ -131,29 +131,29 @@ class EventStreams(SimpleTestCase):
         self.path = Path(directory) / "events-1.bin"
 
     def test_each_test_reaches_the_file_when_it_ends(self):
-        stream = parallel.EventStream(self.path, 4)
+        stream = workerfiles.EventStream(self.path, 4)
         stream.append(("addError", -1, "setUpClass", "error"))
         stream.append(("startTest", 0))
-        self.assertEqual(parallel.read_records(self.path, 0)[0], [(4, [stream[0]])])
+        self.assertEqual(workerfiles.read_records(self.path, 0)[0], [(4, [stream[0]])])
         stream.append(("addSuccess", 0))
         stream.append(("stopTest", 0))
-        records, end = parallel.read_records(self.path, 0)
+        records, end = workerfiles.read_records(self.path, 0)
         self.assertEqual(records, [(4, [stream[0]]), (4, list(stream[1:]))])
-        self.assertEqual(parallel.read_records(self.path, end), ([], end))
+        self.assertEqual(workerfiles.read_records(self.path, end), ([], end))
 
     def test_it_pickles_as_the_plain_list_django_returns(self):
-        stream = parallel.EventStream(self.path, 0)
+        stream = workerfiles.EventStream(self.path, 0)
         stream.append(("startTest", 0))
         copy = pickle.loads(pickle.dumps(stream))
         self.assertIs(type(copy), list)
         self.assertEqual(copy, [("startTest", 0)])
 
     def test_a_record_cut_short_by_a_killed_worker_is_not_read(self):
-        stream = parallel.EventStream(self.path, 0)
+        stream = workerfiles.EventStream(self.path, 0)
         stream.append(("startTest", 0))
         stream.append(("stopTest", 0))
         whole = self.path.read_bytes()
         self.path.write_bytes(whole + whole[:-3])
-        records, end = parallel.read_records(self.path, 0)
+        records, end = workerfiles.read_records(self.path, 0)
         self.assertEqual(records, [(0, [("startTest", 0), ("stopTest", 0)])])
         self.assertEqual(end, len(whole))
