@@ -61,6 +61,28 @@ def drop_test_database(connection: BaseDatabaseWrapper) -> None:
             os.remove(name)
 
 
+def end_other_sessions(connection: BaseDatabaseWrapper, name: str) -> None:
+    """End every server session on database ``name``: after a ``--parallel`` worker died in
+    a query, its session runs on until the query ends and keeps its clone from being dropped.
+    Called in the parent once the workers are gone, so no session there is anyone's."""
+    with contextlib.suppress(Exception):
+        if connection.vendor == "postgresql":
+            _postgres(
+                connection,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                name,
+            )
+        elif connection.vendor == "mysql":
+            _mysql(
+                connection,
+                "SELECT id FROM information_schema.processlist "
+                "WHERE db = %s AND id <> CONNECTION_ID()",
+                name,
+                then="KILL {}",
+            )
+
+
 def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> None:
     import psycopg
 
@@ -83,15 +105,22 @@ def _mysql_kill(connection: BaseDatabaseWrapper, statement: str) -> None:
         _mysql(connection, f"{statement} {int(session)}")
 
 
-def _mysql(connection: BaseDatabaseWrapper, sql: str) -> None:
+def _mysql(
+    connection: BaseDatabaseWrapper, sql: str, *params: Any, then: str | None = None
+) -> None:
+    """Run ``sql`` as an admin session; ``then`` is run for each row it returns, formatted
+    with the row's first column (``KILL {}``)."""
     import MySQLdb
 
-    params = dict(connection.get_connection_params())
-    params.pop("database", None)
-    params.pop("db", None)
-    params["connect_timeout"] = 5
-    admin = MySQLdb.connect(**params)
+    settings = dict(connection.get_connection_params())
+    settings.pop("database", None)
+    settings.pop("db", None)
+    settings["connect_timeout"] = 5
+    admin = MySQLdb.connect(**settings)
     try:
-        admin.cursor().execute(sql)
+        cursor = admin.cursor()
+        cursor.execute(sql, params or None)
+        for row in cursor.fetchall() if then is not None else ():
+            cursor.execute(then.format(int(row[0])))
     finally:
         admin.close()

@@ -38,9 +38,10 @@ import unittest
 from pathlib import Path
 from typing import Any
 
+from django.db import connections
 from django.test.runner import ParallelTestSuite
 
-from . import inventory
+from . import dbinterrupt, inventory
 from .timeouts import TestTimeoutError
 from .workerfiles import Note, read_notes, read_records
 from .workers import Workers, init_worker, run_batch
@@ -85,9 +86,20 @@ class AsyncParallelTestSuite(ParallelTestSuite):
                 else:
                     pool.terminate()
                 pool.join()
+            if batches.lost:
+                self._end_lost_sessions()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return result
+
+    def _end_lost_sessions(self) -> None:
+        """With every worker gone, end what still holds a clone: the session of a worker
+        that died in a query runs on until the query ends, and teardown could not drop it."""
+        for alias in self.used_aliases or connections:
+            connection = connections[alias]
+            for number in range(1, self.processes + 1):
+                name = connection.creation.get_test_db_clone_settings(str(number))["NAME"]
+                dbinterrupt.end_other_sessions(connection, name)
 
     def handle_event(self, result: Any, tests: list[Any], event: tuple[Any, ...]) -> None:
         """Django's, plus a class- or module-level skip, which a worker sends with the stand-in

@@ -254,7 +254,49 @@ class Later(TestCase):
 """
 
 
+PARALLEL_CRASH_IN_A_QUERY = f"""
+import os
+import signal
+import threading
+import time
+
+from django.db import connection
+from django.test import TestCase
+
+from e2eapp.models import Item
+
+
+class Busy(TestCase):
+    def test_0(self):
+        time.sleep(2)
+
+
+class DiesInAQuery(TestCase):
+    def test_killed_while_the_server_runs_its_query(self):
+        Item.objects.create(name="rolled back")
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        with connection.cursor() as cursor:
+            cursor.execute({SLOW_QUERY!r})
+
+
+class Later(TestCase):
+    def test_sees_no_rows(self):
+        self.assertEqual(Item.objects.count(), 0)
+"""
+
+
 class ParallelLostWorker(SimpleTestCase):
+    def test_a_worker_killed_in_a_query_leaves_no_database_behind(self):
+        """Its server session runs on until the query ends; the parent ends it, so teardown
+        can drop the clone."""
+        with Project({"test_parallel_query": PARALLEL_CRASH_IN_A_QUERY}) as project:
+            run = project.run("--parallel", "2", command="manage")
+            self.assertEqual(run.code, 1, run.output)
+            self.assertIn("ERROR: test_killed_while_the_server_runs_its_query", run.output)
+            self.assertNotIn("Traceback (most recent call last)", run.output)
+            self.assertEqual(run.closing_line, "2 passed, 1 failed, 0 skipped", run.output)
+            self.assertEqual(project.test_dbs_left(), [], run.output)
+
     def test_only_the_worker_is_lost_and_the_run_goes_on(self):
         with Project({"test_parallel_hang": PARALLEL_HANG}) as project:
             run = project.run("--timeout", "1", "--parallel", "2", "--junit-xml", "j.xml",
