@@ -48,6 +48,7 @@ from .workers import Workers, init_worker, run_batch
 
 __unittest = True
 
+
 class WorkerLostError(Exception):
     """The ``--parallel`` worker running the test died before reporting it."""
 
@@ -133,7 +134,6 @@ class _Batches:
         self.lost = False
         self.offsets: dict[Path, int] = {}
         self.tests: dict[int, list[Any]] = {}
-        self.streamed: dict[int, int] = {}
         self.ended: dict[int, set[int]] = {}
 
     def run(self) -> bool:
@@ -168,10 +168,10 @@ class _Batches:
         self.suite.submit(self.pool, index, subsuite, self.done)
 
     def _replay(self, index: int, events: list[tuple[Any, ...]]) -> None:
-        """Replay a finished batch's events, but those its worker's stream delivered."""
+        """Replay the last events of a batch that is over (the stream had the others)."""
         tests = self.tests.pop(index)
         self.ended.pop(index, None)
-        for event in events[self.streamed.pop(index, 0) :]:
+        for event in events:
             self.suite.handle_event(self.result, tests, event)
 
     def _read_streams(self) -> None:
@@ -187,7 +187,6 @@ class _Batches:
             self.suite.handle_event(self.result, tests, event)
             if event[0] in ("stopTest", "addSkip"):  # a test may be skipped before it starts
                 self.ended.setdefault(index, set()).add(event[1])
-        self.streamed[index] = self.streamed.get(index, 0) + len(events)
 
     def _check_workers(self) -> None:
         self._read_streams()

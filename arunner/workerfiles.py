@@ -65,8 +65,10 @@ def read_records(path: Path, offset: int) -> tuple[list[Any], int]:
 
 
 class EventStream(list):  # type: ignore[type-arg]
-    """A batch's result events (what Django returns at the end of the batch), which also
-    reach the parent, through this worker's file, each time a test ends."""
+    """A batch's result events, which reach the parent through this worker's file each time
+    a test ends. Pickled (as Django returns them at the end of the batch, or in a note), it
+    is a plain list of the events not sent yet: the parent reads the file first, so each
+    event crosses once."""
 
     def __init__(self, path: Path, batch: int) -> None:
         super().__init__()
@@ -91,4 +93,4 @@ class EventStream(list):  # type: ignore[type-arg]
             stream.write(len(payload).to_bytes(RECORD_LENGTH, "big") + payload)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return list, (list(self),)
+        return list, (self[self._sent :],)

@@ -41,8 +41,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, and another user's
+        pass
     return True
 
 
@@ -144,7 +144,7 @@ def leave_note(test_id: str, report: str, result: Any) -> None:
     if workers is None or not 0 < number <= len(workers.batches):
         return
     batch, workers.batches[number - 1] = workers.batches[number - 1], IDLE
-    Note(batch, test_id, report, list(getattr(result, "events", ()))).write(workers.notes)
+    Note(batch, test_id, report, getattr(result, "events", [])).write(workers.notes)
 
 
 class RemoteResult(ReportRecorder, RemoteTestResult):
