@@ -9,11 +9,12 @@ one place instead of deep inside a test run.
 from __future__ import annotations
 
 import asyncio.events
+import sys
 import unittest
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import AsyncToSync, SyncToAsync
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import runner as django_runner
@@ -32,6 +33,48 @@ set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = (
 #: fresh ``contextvars.Context`` (Channels' ``ApplicationCommunicator``). Registering the
 #: runner's loop here routes those calls to the test's executor too.
 loop_thread_executors: dict[Any, Any] = AsyncToSync.loop_thread_executors
+
+#: ``SyncToAsync.__call__``. For a call the inline executor serves, asgiref still prepares a
+#: trip to another thread; ``inlinecalls`` stands in for it during a run and hands every other
+#: call to this original.
+SYNC_TO_ASYNC_CALL: Callable[..., Any] = SyncToAsync.__call__
+
+
+def set_sync_to_async_call(call: Callable[..., Any]) -> None:
+    SyncToAsync.__call__ = call  # type: ignore[method-assign]
+
+
+def thread_sensitive_executor() -> Any:
+    """The executor asgiref's ``SyncToAsync`` would pick for a thread-sensitive call made
+    here, when it comes from a ``ThreadSensitiveContext`` (its map
+    ``context_to_thread_executor``); None when another rule picks it first
+    (``AsyncToSync.executors.current``: a sync caller up the stack) or none applies."""
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return None
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return None
+    return SyncToAsync.context_to_thread_executor.get(context)
+
+
+def plain_thread_sensitive(wrapper: Any) -> bool:
+    """True for a ``SyncToAsync`` that asgiref would send to a thread-sensitive executor and
+    run in a copy of the caller's context (``_thread_sensitive``, ``context``)."""
+    return bool(wrapper._thread_sensitive) and wrapper.context is None
+
+
+def run_thread_handler(wrapper: Any, loop: Any, func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func(*args)`` the way asgiref's worker does, through ``wrapper.thread_handler``:
+    it notes the caller's loop for a nested ``async_to_sync`` and re-raises the exception
+    being handled, so that the call sees it; subclasses wrap it (Channels closes old
+    connections around each call)."""
+    return wrapper.thread_handler(loop, sys.exc_info(), [], func, *args)
+
+
+def end_thread_sensitive_call() -> None:
+    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``."""
+    SyncToAsync.deadlock_context.set(False)
+
 
 #: unittest's per-phase hooks. ``TestCase.run`` calls them in order; arunner replaces them on
 #: the test instance so that every phase of a coroutine test runs inside one session.

@@ -179,7 +179,16 @@ class InlineExecutor(Executor):
         return future
 
     def run_into(self, future: Any, fn: Callable[..., T], *args: Any) -> None:
-        """Run ``fn`` now, with the running loop detached, and settle ``future`` with it."""
+        """Run ``fn`` now and settle ``future`` with its outcome."""
+        try:
+            result = self.call(fn, *args)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` now, with the running loop detached, and return what it returns."""
         if threading.get_ident() != self.owner_ident:
             raise OutsideTestError(
                 "arunner: a thread-sensitive call reached the inline executor from "
@@ -189,11 +198,7 @@ class InlineExecutor(Executor):
         loop = inventory.get_running_loop_or_none()
         inventory.set_running_loop(None)
         try:
-            result = fn(*args)
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
+            return fn(*args, **kwargs)
         finally:
             inventory.set_running_loop(loop)
 

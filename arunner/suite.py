@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inventory, isolation, reporting, testcase, timeouts, workers
+from . import escapes, inlinecalls, inventory, isolation, reporting, testcase, timeouts, workers
 from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
@@ -71,8 +71,11 @@ class RunContext:
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
+        self._inline_calls: inlinecalls.Installed | None = None
 
     def __enter__(self) -> RunContext:
+        if self.config.executor == "inline":
+            self._inline_calls = inlinecalls.Installed()
         self.protection.install()
         self.guard.install()
         self.threads.install()
@@ -94,6 +97,9 @@ class RunContext:
             self.threads.uninstall()
             self.guard.uninstall()
             self.protection.uninstall()
+            if self._inline_calls is not None:
+                self._inline_calls.undo()
+                self._inline_calls = None
 
     def before_test(self, test: unittest.TestCase) -> None:
         """Prepare one test; runs before its class set-up, right before the test itself."""

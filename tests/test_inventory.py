@@ -5,11 +5,20 @@ asyncio changes it. CI runs them on the oldest and newest supported releases.
 """
 
 import asyncio
+import contextvars
 import inspect
+import sys
 import threading
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import (
+    AsyncToSync,
+    SyncToAsync,
+    ThreadSensitiveContext,
+    async_to_sync,
+    sync_to_async,
+)
 from django.db import connection, transaction
 from django.test import SimpleTestCase, TestCase
 from django.test import runner as django_runner
@@ -59,6 +68,106 @@ class AsgirefPrivates(SimpleTestCase):
         from asgiref.sync import SyncToAsync
 
         self.assertEqual(SyncToAsync.thread_handler.__qualname__, "SyncToAsync.thread_handler")
+
+
+class SyncToAsyncPrivates(SimpleTestCase):
+    """What ``arunner.inlinecalls`` relies on to serve calls as ``SyncToAsync.__call__`` does."""
+
+    def test_the_replaced_call_is_asgirefs(self):
+        self.assertEqual(inventory.SYNC_TO_ASYNC_CALL.__qualname__, "SyncToAsync.__call__")
+        self.assertEqual(inventory.SYNC_TO_ASYNC_CALL.__module__, "asgiref.sync")
+        self.assertTrue(inspect.iscoroutinefunction(inventory.SYNC_TO_ASYNC_CALL))
+
+    def test_set_sync_to_async_call_replaces_and_restores(self):
+        current = SyncToAsync.__call__
+
+        async def stand_in(wrapper, *args, **kwargs):
+            return "stand-in"
+
+        try:
+            inventory.set_sync_to_async_call(stand_in)
+            self.assertEqual(asyncio.run(sync_to_async(int)()), "stand-in")
+        finally:
+            inventory.set_sync_to_async_call(current)
+        self.assertIs(SyncToAsync.__call__, current)
+
+    def test_executor_of_a_thread_sensitive_context(self):
+        executor = ThreadPoolExecutor(1)
+
+        async def main():
+            outside = inventory.thread_sensitive_executor()
+            async with ThreadSensitiveContext(executor=executor):
+                inside = inventory.thread_sensitive_executor()
+                used = await sync_to_async(threading.get_ident)()
+            return outside, inside, used
+
+        try:
+            outside, inside, used = asyncio.run(main())
+            worker = executor.submit(threading.get_ident).result()
+        finally:
+            executor.shutdown()
+        self.assertIsNone(outside)
+        self.assertIs(inside, executor)
+        self.assertEqual(used, worker)
+
+    def test_a_sync_caller_up_the_stack_comes_first(self):
+        """``AsyncToSync.executors.current``: a coroutine run by ``async_to_sync`` from a
+        sync thread sends its thread-sensitive calls back to that thread."""
+        executor = ThreadPoolExecutor(1)
+
+        async def inner():
+            return inventory.thread_sensitive_executor()
+
+        async def main():
+            async with ThreadSensitiveContext(executor=executor):
+                return await sync_to_async(async_to_sync(inner))()
+
+        try:
+            self.assertIsNone(asyncio.run(main()))
+        finally:
+            executor.shutdown()
+
+    def test_plain_thread_sensitive(self):
+        self.assertTrue(inventory.plain_thread_sensitive(sync_to_async(int)))
+        self.assertFalse(
+            inventory.plain_thread_sensitive(sync_to_async(int, thread_sensitive=False))
+        )
+        own = sync_to_async(int, context=contextvars.copy_context())
+        self.assertFalse(inventory.plain_thread_sensitive(own))
+
+    def test_end_thread_sensitive_call_clears_the_deadlock_flag(self):
+        def check():
+            SyncToAsync.deadlock_context.set(True)
+            inventory.end_thread_sensitive_call()
+            return SyncToAsync.deadlock_context.get()
+
+        self.assertIs(contextvars.copy_context().run(check), False)
+        source = inspect.getsource(inventory.SYNC_TO_ASYNC_CALL)
+        self.assertIn("self.deadlock_context.set(False)", source)
+
+    def test_run_thread_handler_notes_the_loop_and_the_handled_exception(self):
+        loop = asyncio.new_event_loop()
+        seen = {}
+
+        def probe(*args, **kwargs):
+            seen["args"], seen["kwargs"] = args, kwargs
+            seen["loop"] = SyncToAsync.threadlocal.main_event_loop
+            seen["handled"] = sys.exc_info()[1]
+            return "done"
+
+        try:
+            try:
+                raise KeyError("handled")
+            except KeyError as exc:
+                handled = exc
+                result = inventory.run_thread_handler(sync_to_async(probe), loop, probe, 1, 2)
+        finally:
+            loop.close()
+        self.assertEqual(result, "done")
+        self.assertEqual(seen["args"], (1, 2))
+        self.assertEqual(seen["kwargs"], {})
+        self.assertIs(seen["loop"], loop)
+        self.assertIs(seen["handled"], handled)
 
 
 class UnittestPrivates(SimpleTestCase):

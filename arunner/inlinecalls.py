@@ -1,0 +1,71 @@
+"""``sync_to_async`` calls that the inline executor serves, without asgiref's trip to a thread.
+
+With ``--executor inline``, each thread-sensitive call of a test runs in place, on the loop's
+thread. asgiref's ``SyncToAsync.__call__`` still prepares it for another thread: it submits a
+job, shields the future it gets back, and copies every context variable into the job and
+back out again, re-homing asgiref ``Local`` storage to the worker thread on each crossing.
+For a call that never leaves the thread, that work changes nothing, yet it costs more than
+the Python side of a small ORM query (design notes, section 2b: the per-call cost decides
+the speed of a coroutine test).
+
+During a run with the inline executor, ``SyncToAsync.__call__`` is replaced by ``call``,
+which serves exactly the calls asgiref would send to that executor and hands every other
+call (other executors, other threads' loops, ``thread_sensitive=False``, an explicit
+``context=``) to asgiref's own code. What a call sees is what asgiref gives it: a copy of
+the caller's context whose changes are copied back afterwards, the caller's loop noted for a
+nested ``async_to_sync``, the exception being handled, and any ``thread_handler`` a subclass
+adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from typing import Any
+
+from . import inventory
+from .loop import InlineExecutor
+
+_MISSING = object()
+
+
+async def call(wrapper: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``SyncToAsync.__call__`` while the inline executor is in use."""
+    if inventory.plain_thread_sensitive(wrapper):
+        executor = inventory.thread_sensitive_executor()
+        if isinstance(executor, InlineExecutor):
+            return _serve(executor, wrapper, args, kwargs)
+    return await inventory.SYNC_TO_ASYNC_CALL(wrapper, *args, **kwargs)
+
+
+def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    try:
+        child = functools.partial(wrapper.func, *args, **kwargs)
+        return executor.call(inventory.run_thread_handler, wrapper, loop, context.run, child)
+    finally:
+        _copy_back(context)
+        inventory.end_thread_sensitive_call()
+
+
+def _copy_back(context: contextvars.Context) -> None:
+    """Carry the call's context changes into the caller's, as asgiref does after each call.
+
+    asgiref also re-homes ``Local`` storage to the thread that receives it; here the call
+    ran on the caller's own thread, so the storage already belongs there.
+    """
+    for var, value in context.items():
+        if var.get(_MISSING) is not value:
+            var.set(value)
+
+
+class Installed:
+    """``call`` in place of ``SyncToAsync.__call__`` until ``undo``."""
+
+    def __init__(self) -> None:
+        inventory.set_sync_to_async_call(call)
+
+    def undo(self) -> None:
+        inventory.set_sync_to_async_call(inventory.SYNC_TO_ASYNC_CALL)
