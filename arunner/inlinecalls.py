@@ -8,8 +8,8 @@ For a call that never leaves the thread, that work changes nothing, yet it costs
 the Python side of a small ORM query (design notes, section 2b: the per-call cost decides
 the speed of a coroutine test).
 
-During a run with the inline executor, ``SyncToAsync.__call__`` is replaced by ``call``,
-which serves exactly the calls asgiref would send to that executor and hands every other
+During a run with the inline executor, ``SyncToAsync.__call__`` is replaced by one that
+serves exactly the calls asgiref would send to that executor and hands every other
 call (other executors, other threads' loops, ``thread_sensitive=False``, an explicit
 ``context=``) to asgiref's own code. What a call sees is what asgiref gives it: a copy of
 the caller's context whose changes are copied back afterwards, the caller's loop noted for a
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import inventory
@@ -29,32 +30,48 @@ from .loop import InlineExecutor
 
 _MISSING = object()
 
+AsyncCall = Callable[..., Coroutine[Any, Any, Any]]
 
-async def call(wrapper: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """``SyncToAsync.__call__`` while the inline executor is in use."""
-    if inventory.plain_thread_sensitive(wrapper):
-        executor = inventory.thread_sensitive_executor()
-        if isinstance(executor, InlineExecutor):
-            return _serve(executor, wrapper, args, kwargs)
-    return await inventory.SYNC_TO_ASYNC_CALL(wrapper, *args, **kwargs)
+
+def serving(fallback: AsyncCall) -> AsyncCall:
+    """A ``SyncToAsync.__call__`` that serves the inline executor's calls in place and sends
+    every other call to ``fallback``, the ``__call__`` it replaces."""
+
+    async def call(wrapper: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # A keyword named ``self`` fails in asgiref's ``__call__``; it must fail here too.
+        if inventory.plain_thread_sensitive(wrapper) and "self" not in kwargs:
+            executor = inventory.thread_sensitive_executor(wrapper)
+            if isinstance(executor, InlineExecutor):
+                return _serve(executor, wrapper, args, kwargs)
+        return await fallback(wrapper, *args, **kwargs)
+
+    return call
 
 
 def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> Any:
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
+    foreign = inventory.foreign_local_storage(context)
+    if foreign:
+        context.run(_rehome, foreign)
     try:
         child = functools.partial(wrapper.func, *args, **kwargs)
         return executor.call(inventory.run_thread_handler, wrapper, loop, context.run, child)
     finally:
         _copy_back(context)
-        inventory.end_thread_sensitive_call()
+        inventory.end_thread_sensitive_call(wrapper)
+
+
+def _rehome(foreign: list[tuple[Any, Any]]) -> None:
+    for var, storage in foreign:
+        inventory.rehome_local_storage(var, storage)
 
 
 def _copy_back(context: contextvars.Context) -> None:
     """Carry the call's context changes into the caller's, as asgiref does after each call.
 
-    asgiref also re-homes ``Local`` storage to the thread that receives it; here the call
-    ran on the caller's own thread, so the storage already belongs there.
+    Unlike asgiref, this does not re-home ``Local`` storage to the thread: the call ran on
+    the caller's own thread, so the storage it set already belongs there.
     """
     for var, value in context.items():
         if var.get(_MISSING) is not value:
@@ -62,10 +79,12 @@ def _copy_back(context: contextvars.Context) -> None:
 
 
 class Installed:
-    """``call`` in place of ``SyncToAsync.__call__`` until ``undo``."""
+    """The serving ``SyncToAsync.__call__`` in place until ``undo``, which puts back the one
+    it replaced (asgiref's, or a wrapper another library installed)."""
 
     def __init__(self) -> None:
-        inventory.set_sync_to_async_call(call)
+        self.replaced = inventory.sync_to_async_call()
+        inventory.set_sync_to_async_call(serving(self.replaced))
 
     def undo(self) -> None:
-        inventory.set_sync_to_async_call(inventory.SYNC_TO_ASYNC_CALL)
+        inventory.set_sync_to_async_call(self.replaced)

@@ -9,11 +9,15 @@ one place instead of deep inside a test run.
 from __future__ import annotations
 
 import asyncio.events
+import contextvars
 import sys
+import threading
 import unittest
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.local import _rehome
+from asgiref.local import _Storage as _LocalStorage
 from asgiref.sync import AsyncToSync, SyncToAsync
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -34,27 +38,31 @@ set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = (
 #: runner's loop here routes those calls to the test's executor too.
 loop_thread_executors: dict[Any, Any] = AsyncToSync.loop_thread_executors
 
-#: ``SyncToAsync.__call__``. For a call the inline executor serves, asgiref still prepares a
-#: trip to another thread; ``inlinecalls`` stands in for it during a run and hands every other
-#: call to this original.
+#: asgiref's own ``SyncToAsync.__call__``. For a call the inline executor serves, it still
+#: prepares a trip to another thread; ``inlinecalls`` stands in for it during a run and hands
+#: every other call to whatever ``__call__`` was in place before.
 SYNC_TO_ASYNC_CALL: Callable[..., Any] = SyncToAsync.__call__
+
+
+def sync_to_async_call() -> Callable[..., Any]:
+    return SyncToAsync.__call__  # type: ignore[no-any-return]
 
 
 def set_sync_to_async_call(call: Callable[..., Any]) -> None:
     SyncToAsync.__call__ = call  # type: ignore[method-assign]
 
 
-def thread_sensitive_executor() -> Any:
-    """The executor asgiref's ``SyncToAsync`` would pick for a thread-sensitive call made
-    here, when it comes from a ``ThreadSensitiveContext`` (its map
+def thread_sensitive_executor(wrapper: Any) -> Any:
+    """The executor asgiref's ``SyncToAsync`` would pick for a thread-sensitive call of
+    ``wrapper`` made here, when it comes from a ``ThreadSensitiveContext`` (its map
     ``context_to_thread_executor``); None when another rule picks it first
     (``AsyncToSync.executors.current``: a sync caller up the stack) or none applies."""
     if getattr(AsyncToSync.executors, "current", None) is not None:
         return None
-    context = SyncToAsync.thread_sensitive_context.get(None)
+    context = wrapper.thread_sensitive_context.get(None)
     if context is None:
         return None
-    return SyncToAsync.context_to_thread_executor.get(context)
+    return wrapper.context_to_thread_executor.get(context)
 
 
 def plain_thread_sensitive(wrapper: Any) -> bool:
@@ -71,9 +79,26 @@ def run_thread_handler(wrapper: Any, loop: Any, func: Callable[..., Any], *args:
     return wrapper.thread_handler(loop, sys.exc_info(), [], func, *args)
 
 
-def end_thread_sensitive_call() -> None:
+def end_thread_sensitive_call(wrapper: Any) -> None:
     """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``."""
-    SyncToAsync.deadlock_context.set(False)
+    wrapper.deadlock_context.set(False)
+
+
+def foreign_local_storage(context: contextvars.Context) -> list[tuple[Any, Any]]:
+    """The ``asgiref.local`` storage in ``context`` that belongs to another thread
+    (``_Storage.thread_id``), each with its variable. asgiref re-homes such storage to the
+    thread a ``sync_to_async`` call runs on, so the call sees that ``Local`` data."""
+    here = threading.get_ident()
+    return [
+        (var, value)
+        for var, value in context.items()
+        if type(value) is _LocalStorage and value.thread_id != here
+    ]
+
+
+def rehome_local_storage(var: contextvars.ContextVar[Any], storage: Any) -> None:
+    """Give this thread the data of another thread's ``Local`` storage (``_rehome``)."""
+    var.set(_rehome(storage))
 
 
 #: unittest's per-phase hooks. ``TestCase.run`` calls them in order; arunner replaces them on

@@ -96,14 +96,14 @@ class ConnectionProtection:
             connection = connections[alias]
             connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]
             self._closers.append(connection)
-        BaseDatabaseWrapper.ensure_connection = self._refuse_non_test(  # type: ignore[method-assign]
-            BaseDatabaseWrapper.ensure_connection
+        BaseDatabaseWrapper.connect = self._refuse_non_test(  # type: ignore[method-assign]
+            BaseDatabaseWrapper.connect
         )
 
     def uninstall(self) -> None:
-        original = getattr(BaseDatabaseWrapper.ensure_connection, "arunner_original", None)
+        original = getattr(BaseDatabaseWrapper.connect, "arunner_original", None)
         if original is not None:
-            BaseDatabaseWrapper.ensure_connection = original  # type: ignore[method-assign]
+            BaseDatabaseWrapper.connect = original  # type: ignore[method-assign]
         for connection in self._closers:
             if hasattr(connection.close, "arunner_original"):
                 del connection.close
@@ -122,16 +122,19 @@ class ConnectionProtection:
     def _refuse_non_test(
         self, original: Callable[[BaseDatabaseWrapper], None]
     ) -> Callable[[BaseDatabaseWrapper], None]:
-        """Check before connecting: SQLite creates the real database file on connect."""
+        """Check before connecting: SQLite creates the real database file on connect.
+
+        ``connect`` rather than ``ensure_connection``, which every query goes through.
+        """
         protection = self
 
-        def ensure_connection(connection: BaseDatabaseWrapper) -> None:
-            if connection.connection is None and not protection._allowed(connection.alias):
+        def connect(connection: BaseDatabaseWrapper) -> None:
+            if not protection._allowed(connection.alias):
                 raise NoTestDatabaseError(protection._refusal(connection))
             original(connection)
 
-        ensure_connection.arunner_original = original  # type: ignore[attr-defined]
-        return ensure_connection
+        connect.arunner_original = original  # type: ignore[attr-defined]
+        return connect
 
     def _refusal(self, connection: BaseDatabaseWrapper) -> str:
         name = connection.settings_dict.get("NAME")

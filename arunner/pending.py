@@ -133,11 +133,12 @@ class Drain:
     def anything_left(self) -> bool:
         """Whether the test left anything running: asked by every coroutine test, so it
         builds nothing."""
-        before = self.before
-        return (
-            any(not task.done() and task not in before.tasks for task in self.loop.task_sites)
-            or any(not job.future.done() for job in self.loop.jobs[before.jobs_from :])
-            or any(thread.is_alive() for thread, _ in before.threads)
+        before, tasks, jobs = self.before, self.loop.task_sites, self.loop.jobs
+        return bool(
+            (tasks and any(not task.done() and task not in before.tasks for task in tasks))
+            or (len(jobs) > before.jobs_from
+                and any(not job.future.done() for job in jobs[before.jobs_from :]))
+            or (before.threads and any(thread.is_alive() for thread, _ in before.threads))
         )
 
     async def run(self) -> tuple[list[Started], list[Started]]:

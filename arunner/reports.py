@@ -22,7 +22,7 @@ import unittest
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter  # bound at import: a test mocking time cannot distort durations
-from typing import Any, Protocol, TextIO
+from typing import Any, NamedTuple, Protocol, TextIO
 
 from .errors import ConfigurationError
 
@@ -47,8 +47,10 @@ class Problem:
     text: str  # the traceback, or the skip reason
 
 
-@dataclass(frozen=True)
-class TestReport:
+class TestReport(NamedTuple):
+    """What reporters get for one test. A named tuple: one is built for every test, and a
+    frozen dataclass costs several times as much to build."""
+
     test_id: str
     classname: str
     name: str

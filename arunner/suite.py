@@ -74,29 +74,31 @@ class RunContext:
         self._inline_calls: inlinecalls.Installed | None = None
 
     def __enter__(self) -> RunContext:
-        if self.config.executor == "inline":
-            self._inline_calls = inlinecalls.Installed()
         self.protection.install()
         self.guard.install()
         self.threads.install()
         self.watchdog.install()
         self.diagnostics.install()
+        if self.config.executor == "inline":
+            self._inline_calls = inlinecalls.Installed()
         RunContext.active = self
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         RunContext.active = None
         try:
-            self._close_test_bridge()
-            self._close_class_bridge()
-            self.bridges.shutdown()
+            try:
+                self._close_test_bridge()
+                self._close_class_bridge()
+                self.bridges.shutdown()
+            finally:
+                escapes.refuse_strays(self.threads.alive())
+                self.diagnostics.uninstall()
+                self.watchdog.uninstall()
+                self.threads.uninstall()
+                self.guard.uninstall()
+                self.protection.uninstall()
         finally:
-            escapes.refuse_strays(self.threads.alive())
-            self.diagnostics.uninstall()
-            self.watchdog.uninstall()
-            self.threads.uninstall()
-            self.guard.uninstall()
-            self.protection.uninstall()
             if self._inline_calls is not None:
                 self._inline_calls.undo()
                 self._inline_calls = None

@@ -9,15 +9,17 @@ import asyncio
 import contextvars
 import sys
 import threading
+import unittest
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 from asgiref.local import Local
-from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from django.test import SimpleTestCase, TestCase
 
 from arunner import inlinecalls, inventory
-from arunner.loop import OutsideTestError
+from arunner.loop import InlineExecutor, OutsideTestError
 from tests.testapp.models import Item
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("inlinecalls_test_var")
@@ -35,26 +37,63 @@ def both(func, /, *args, **kwargs):
     return sync_to_async(func)(*args, **kwargs), asgirefs(func, *args, **kwargs)
 
 
-class ServedInPlace(TestCase):
-    async def test_the_run_serves_sync_to_async(self):
-        self.assertIs(SyncToAsync.__call__, inlinecalls.call)
-        with mock.patch.object(inventory, "SYNC_TO_ASYNC_CALL", side_effect=AssertionError):
+def serving_installed():
+    return SyncToAsync.__call__.__module__ == inlinecalls.__name__
+
+
+def asgirefs_path_refused():
+    """While active, a call that takes asgiref's path to the inline executor fails: asgiref
+    submits its job through ``run_in_executor``, which runs it with ``run_into``."""
+    return mock.patch.object(InlineExecutor, "run_into", side_effect=AssertionError("asgiref"))
+
+
+class InlineOnly:
+    """Skips the class unless the run serves calls in place (``--executor inline``); asked
+    when the class starts, inside the run, not when the module is imported."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not serving_installed():
+            raise unittest.SkipTest("the run's executor is not inline")
+        super().setUpClass()
+
+
+class ServedInPlace(InlineOnly, TestCase):
+    async def test_sync_to_async_is_served_in_place(self):
+        with asgirefs_path_refused():
             holder = await sync_to_async(threading.get_ident)()
         self.assertEqual(holder, threading.get_ident())
 
+    async def test_asgirefs_path_is_what_the_refusal_catches(self):
+        with asgirefs_path_refused(), self.assertRaisesMessage(AssertionError, "asgiref"):
+            await asgirefs(threading.get_ident)
+
     async def test_orm_calls_are_served_in_place_and_rolled_back(self):
-        with mock.patch.object(inventory, "SYNC_TO_ASYNC_CALL", side_effect=AssertionError):
+        with asgirefs_path_refused():
             await Item.objects.acreate(name="in place")
             self.assertEqual(await Item.objects.acount(), 1)
 
-    async def test_other_calls_go_to_asgiref(self):
-        original = inventory.SYNC_TO_ASYNC_CALL
-        with mock.patch.object(
-            inventory, "SYNC_TO_ASYNC_CALL", side_effect=original, autospec=True
-        ) as asgiref_call:
-            await sync_to_async(threading.get_ident, thread_sensitive=False)()
+    async def test_an_explicit_context_goes_to_asgiref(self):
+        with asgirefs_path_refused(), self.assertRaisesMessage(AssertionError, "asgiref"):
             await sync_to_async(threading.get_ident, context=contextvars.copy_context())()
-        self.assertEqual(asgiref_call.call_count, 2)
+
+    async def test_thread_sensitive_false_goes_to_a_pool_thread(self):
+        worker = await sync_to_async(threading.get_ident, thread_sensitive=False)()
+        self.assertNotEqual(worker, threading.get_ident())
+
+    async def test_another_thread_sensitive_context_keeps_its_executor(self):
+        executor = ThreadPoolExecutor(1)
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                used = await sync_to_async(threading.get_ident)()
+            own = executor.submit(threading.get_ident).result()
+        finally:
+            executor.shutdown()
+        self.assertEqual(used, own)
+
+    async def test_a_keyword_named_self_fails_as_in_asgiref(self):
+        with self.assertRaises(TypeError):
+            await sync_to_async(dict)(self=1)
 
     async def test_the_loop_is_detached_during_the_call(self):
         def running_loop():
@@ -76,19 +115,67 @@ class ServedInPlace(TestCase):
             self.assertEqual(VAR.get(), value)
             self.assertEqual(LOCAL.value, value)
 
-    async def test_the_call_sees_the_callers_context_but_not_the_reverse(self):
+    async def test_context_changes_come_back_when_the_call_raises(self):
+        def change_then_fail(value):
+            VAR.set(value)
+            raise LookupError(value)
+
+        for value in ("in place", "asgiref"):
+            if value == "in place":
+                coro = sync_to_async(change_then_fail)(value)
+            else:
+                coro = asgirefs(change_then_fail, value)
+            with self.assertRaises(LookupError):
+                await coro
+            self.assertEqual(VAR.get(), value)
+
+    async def test_the_call_runs_in_a_copy_of_the_callers_context(self):
+        def set_var():
+            return VAR.set("call")
+
+        for coro in both(set_var):
+            token = await coro
+            with self.assertRaises(ValueError):  # made in another Context
+                VAR.reset(token)
+
+    async def test_the_call_sees_the_callers_context(self):
         VAR.set("caller")
-        seen = []
 
-        def read_then_reset():
-            seen.append(VAR.get())
-            token = VAR.set("call")
-            VAR.reset(token)
+        def read():
+            return VAR.get()
 
-        for coro in both(read_then_reset):
+        for coro in both(read):
+            self.assertEqual(await coro, "caller")
+
+    async def test_local_data_set_on_another_thread_is_seen_by_the_call_and_after(self):
+        """asgiref moves ``Local`` data with the context it runs a call in; data that
+        arrived from another thread becomes this thread's."""
+        loop = asyncio.get_running_loop()
+
+        async def on_loop():
+            seen = await sync_to_async(getattr)(LOCAL, "value", None)
+            return seen, getattr(LOCAL, "value", None)
+
+        def worker():
+            LOCAL.value = "set in worker"
+            return asyncio.run_coroutine_threadsafe(on_loop(), loop).result()
+
+        self.assertEqual(await asyncio.to_thread(worker), ("set in worker", "set in worker"))
+
+    async def test_the_deadlock_flag_is_cleared(self):
+        for coro in both(int):
+            SyncToAsync.deadlock_context.set(True)
             await coro
-        self.assertEqual(seen, ["caller", "caller"])
-        self.assertEqual(VAR.get(), "caller")
+            self.assertIs(SyncToAsync.deadlock_context.get(), False)
+
+    async def test_the_call_knows_the_callers_loop(self):
+        def main_loop():
+            return SyncToAsync.threadlocal.main_event_loop
+
+        loop = asyncio.get_running_loop()
+        for coro in both(main_loop):
+            SyncToAsync.threadlocal.main_event_loop = None
+            self.assertIs(await coro, loop)
 
     async def test_a_thread_critical_local_stays_where_it_was_set(self):
         def set_it():
@@ -149,7 +236,7 @@ class ServedInPlace(TestCase):
         self.assertEqual(len(calls), 2)
         self.assertEqual(await Item.objects.acount(), 1)
 
-    async def test_a_task_that_outlives_its_test_is_still_refused(self):
+    async def test_a_call_from_another_tests_task_is_refused(self):
         self.outside = None
 
         async def late():
@@ -165,11 +252,19 @@ class ServedInPlace(TestCase):
         self.assertIsInstance(self.outside, OutsideTestError)
 
 
-class InstalledForTheRun(SimpleTestCase):
-    def test_undo_puts_asgirefs_call_back(self):
-        self.assertIs(SyncToAsync.__call__, inlinecalls.call)
+class InstalledForTheRun(InlineOnly, SimpleTestCase):
+    def test_undo_puts_back_what_was_replaced(self):
+        serving = SyncToAsync.__call__
+
+        async def wrapped(wrapper, *args, **kwargs):
+            return "wrapped"
+
         try:
-            inlinecalls.Installed().undo()
-            self.assertIs(SyncToAsync.__call__, inventory.SYNC_TO_ASYNC_CALL)
+            inventory.set_sync_to_async_call(wrapped)
+            installed = inlinecalls.Installed()
+            self.assertEqual(SyncToAsync.__call__.__module__, inlinecalls.__name__)
+            self.assertEqual(asyncio.run(sync_to_async(int)()), "wrapped")
+            installed.undo()
+            self.assertIs(SyncToAsync.__call__, wrapped)
         finally:
-            inventory.set_sync_to_async_call(inlinecalls.call)
+            inventory.set_sync_to_async_call(serving)

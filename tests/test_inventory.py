@@ -12,6 +12,7 @@ import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.local import Local
 from asgiref.sync import (
     AsyncToSync,
     SyncToAsync,
@@ -79,7 +80,8 @@ class SyncToAsyncPrivates(SimpleTestCase):
         self.assertTrue(inspect.iscoroutinefunction(inventory.SYNC_TO_ASYNC_CALL))
 
     def test_set_sync_to_async_call_replaces_and_restores(self):
-        current = SyncToAsync.__call__
+        current = inventory.sync_to_async_call()
+        self.assertIs(current, SyncToAsync.__call__)
 
         async def stand_in(wrapper, *args, **kwargs):
             return "stand-in"
@@ -95,9 +97,9 @@ class SyncToAsyncPrivates(SimpleTestCase):
         executor = ThreadPoolExecutor(1)
 
         async def main():
-            outside = inventory.thread_sensitive_executor()
+            outside = inventory.thread_sensitive_executor(sync_to_async(int))
             async with ThreadSensitiveContext(executor=executor):
-                inside = inventory.thread_sensitive_executor()
+                inside = inventory.thread_sensitive_executor(sync_to_async(int))
                 used = await sync_to_async(threading.get_ident)()
             return outside, inside, used
 
@@ -116,7 +118,7 @@ class SyncToAsyncPrivates(SimpleTestCase):
         executor = ThreadPoolExecutor(1)
 
         async def inner():
-            return inventory.thread_sensitive_executor()
+            return inventory.thread_sensitive_executor(sync_to_async(int))
 
         async def main():
             async with ThreadSensitiveContext(executor=executor):
@@ -138,7 +140,7 @@ class SyncToAsyncPrivates(SimpleTestCase):
     def test_end_thread_sensitive_call_clears_the_deadlock_flag(self):
         def check():
             SyncToAsync.deadlock_context.set(True)
-            inventory.end_thread_sensitive_call()
+            inventory.end_thread_sensitive_call(sync_to_async(int))
             return SyncToAsync.deadlock_context.get()
 
         self.assertIs(contextvars.copy_context().run(check), False)
@@ -168,6 +170,25 @@ class SyncToAsyncPrivates(SimpleTestCase):
         self.assertEqual(seen["kwargs"], {})
         self.assertIs(seen["loop"], loop)
         self.assertIs(seen["handled"], handled)
+
+
+class LocalStoragePrivates(SimpleTestCase):
+    def test_storage_from_another_thread_is_found_and_rehomed(self):
+        local = Local()
+
+        def set_in_thread():
+            local.value = "there"
+            return contextvars.copy_context()
+
+        with ThreadPoolExecutor(1) as pool:
+            context = pool.submit(contextvars.copy_context().run, set_in_thread).result()
+        foreign = inventory.foreign_local_storage(context)
+        self.assertEqual(len(foreign), 1)
+        self.assertFalse(context.run(hasattr, local, "value"))
+        var, storage = foreign[0]
+        context.run(inventory.rehome_local_storage, var, storage)
+        self.assertEqual(context.run(getattr, local, "value"), "there")
+        self.assertEqual(inventory.foreign_local_storage(context), [])
 
 
 class UnittestPrivates(SimpleTestCase):
