@@ -1,14 +1,20 @@
-"""Where arunner's per-test cost on sync tests goes: each piece switched off in turn.
+"""Where arunner's per-test cost goes: each piece switched off in turn.
 
 A measurement aid, not a way to run tests: it replaces parts of arunner with no-ops in this
-process (the thread guard, the per-test diagnostics, the reports, the whole per-test
-preparation) and times the generated sync suite in one process as ``inprocess.py`` does,
-in alternation with DiscoverRunner. What a piece costs is how much faster the suite runs
-without it.
+process and times a generated suite in one process as ``inprocess.py`` does, in alternation
+with DiscoverRunner's run of the sync suite. What a piece costs is how much faster the suite
+runs without it.
+
+* ``--suite sync`` (default): the thread guard, the per-test diagnostics, the reports, the
+  whole per-test preparation.
+* ``--suite async``: arunner's serving of ``sync_to_async`` in place (asgiref's own
+  ``SyncToAsync.__call__`` instead), and everything a coroutine test gets beyond a bare run of
+  its coroutine on the class's loop (the session, the phase hooks, the drain, the owner checks).
+  The bare run is the floor of this design: what is left is the loop and the ORM calls.
 
 Usage::
 
-    python bench/attribute.py [--rounds 9] [--out PATH]
+    python bench/attribute.py [--suite sync|async] [--rounds 9] [--out PATH]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ def replaced(*patches: tuple[object, str, object]) -> Iterator[None]:
             setattr(target, name, value)
 
 
-def experiments() -> dict[str, Callable[[], object]]:
+def sync_experiments() -> dict[str, Callable[[], object]]:
     """Name -> a context manager that switches one piece off."""
     from arunner import diagnostics, escapes, reports, suite
 
@@ -60,27 +66,65 @@ def experiments() -> dict[str, Callable[[], object]]:
     }
 
 
-def measure(rounds: int) -> dict[str, list[float]]:
-    cases = experiments()
+class _BareRun:
+    """Stands in for ``PhaseHooks``: the test method's coroutine runs on the class's loop and
+    nothing else happens (no session, drain or owner checks)."""
+
+    def __init__(self, context: object, test: object) -> None:
+        self.context = context
+        self.test = test
+
+    def install(self) -> None:
+        test = self.test
+        name = test._testMethodName  # type: ignore[attr-defined]
+        coroutine_function = getattr(type(test), name)
+        bridge = self.context.class_bridge  # type: ignore[attr-defined]
+        attributes = vars(test)
+        attributes["_callTestMethod"] = lambda method: bridge().run(coroutine_function(test))
+        attributes[name] = lambda: None
+
+    def uninstall(self) -> None:
+        vars(self.test).pop("_callTestMethod", None)
+
+
+def async_experiments() -> dict[str, Callable[[], object]]:
+    from arunner import inlinecalls, suite
+
+    class NotServing:
+        def undo(self) -> None:
+            pass
+
+    return {
+        "arunner": lambda: replaced(),
+        "with asgiref's sync_to_async": lambda: replaced((inlinecalls, "Installed", NotServing)),
+        "bare loop run of the coroutine": lambda: replaced(
+            (suite.RunContext, "_phase_hooks", lambda context, test: _BareRun(context, test))
+        ),
+    }
+
+
+def measure(suite: str, rounds: int) -> dict[str, list[float]]:
+    cases = sync_experiments() if suite == "sync" else async_experiments()
     samples: dict[str, list[float]] = {"DiscoverRunner": [], **{name: [] for name in cases}}
     for _ in range(rounds):
         samples["DiscoverRunner"].append(run_round("sync", False))
         for name, switch in cases.items():
             with switch():  # type: ignore[attr-defined]
-                samples[name].append(run_round("sync", True))
+                samples[name].append(run_round(suite, True))
     return samples
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=("sync", "async"), default="sync")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     out = args.out.resolve() if args.out else None  # setup() moves into the project
     with tempfile.TemporaryDirectory(prefix="arunner-attribute-") as tmp:
-        teardown = setup(generate(Path(tmp), ["sync"]))
+        teardown = setup(generate(Path(tmp), ["sync", "async"]))
         try:
-            samples = measure(args.rounds)
+            samples = measure(args.suite, args.rounds)
         finally:
             teardown()
     base = min(samples["DiscoverRunner"])
@@ -89,21 +133,23 @@ def main(argv: list[str] | None = None) -> int:
         "python bench/attribute.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "```",
         "",
-        f"python {sys.version.split()[0]}; sync suite, microseconds per test, fastest of "
-        f"{args.rounds} alternating rounds in one process.",
+        f"python {sys.version.split()[0]}; the {args.suite} suite under arunner, the sync suite "
+        f"under DiscoverRunner; microseconds per test, fastest of {args.rounds} alternating "
+        "rounds in one process.",
         "",
-        "| variant | fastest | over DiscoverRunner | median |",
-        "|---|---:|---:|---:|",
+        "| variant | fastest | over DiscoverRunner's sync | ratio | median |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, values in samples.items():
         lines.append(
             f"| {name} | {min(values):.1f} | +{min(values) - base:.1f} "
-            f"| {statistics.median(values):.1f} |"
+            f"| {min(values) / base:.3f} | {statistics.median(values):.1f} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
     if out:
-        out.write_text("# Sync per-test cost by piece\n\n" + text, encoding="utf-8")
+        title = f"# {args.suite.capitalize()} per-test cost by piece"
+        out.write_text(f"{title}\n\n{text}", encoding="utf-8")
     return 0
 
 
