@@ -28,7 +28,7 @@ import click
 from click.core import ParameterSource
 from django.core.management.base import CommandError
 
-from . import commandline, config, termination
+from . import commandline, config, options, termination
 from .errors import ConfigurationError, ExitCode
 
 COMMAND_GROUP = "Command"
@@ -248,8 +248,33 @@ def _runner_kwargs(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]
     return kwargs
 
 
+def _check_values_by_source(ctx: click.Context) -> None:
+    """Refuse a bad value of arunner's own options naming where it came from.
+
+    The runner checks them too, but it sees only keywords and would name the flag for a
+    value that came from ``ARUNNER_...`` or ``[tool.arunner]``.
+    """
+    by_name = {p.name: p for p in ctx.command.params}
+    for option in options.OPTIONS:
+        value = ctx.params.get(option.dest)
+        source = ctx.get_parameter_source(option.dest)
+        if value is None or option.dest not in by_name:
+            continue
+        if source is ParameterSource.ENVIRONMENT:
+            where = option.env
+        elif source is ParameterSource.DEFAULT_MAP:
+            where = f"[tool.arunner] {getattr(by_name[option.dest], 'config_key', option.dest)}"
+        else:
+            continue
+        try:
+            option.parse(value, where)
+        except options.OptionError as exc:
+            raise CommandError(str(exc)) from None
+
+
 def _run_tests(runner_class: type, labels: tuple[str, ...], **params: Any) -> int:
     ctx = click.get_current_context()
+    _check_values_by_source(ctx)
     runner = runner_class(**_runner_kwargs(ctx, params))
     failures = runner.run_tests(list(labels))
     if getattr(runner, "interrupted", False):

@@ -344,16 +344,20 @@ class BadValues(SimpleTestCase):
                 project.write("pyproject.toml", f"[tool.arunner]\n{key} = -1\n")
                 run = project.run()
                 self.assertEqual(run.code, 2, run.output)
-                self.assertIn("arunner: error:", run.output)
+                self.assertIn(f"arunner: error: [tool.arunner] {key}: -1", run.output)
                 self.assertIn("must not be negative", run.output)
 
     def test_negative_seconds_on_the_command_line_and_in_the_environment(self):
         with Project({"test_ok": PASSING}) as project:
-            runs = (project.run("--timeout", "-1"), project.run(env={"ARUNNER_TIMEOUT": "-1"}))
-        for run in runs:
+            runs = {
+                "--timeout": project.run("--timeout", "-1"),
+                "ARUNNER_TIMEOUT": project.run(env={"ARUNNER_TIMEOUT": "-1"}),
+                "ARUNNER_TASK_GRACE": project.run(env={"ARUNNER_TASK_GRACE": "soon"}),
+            }
+        for source, run in runs.items():
             self.assertEqual(run.code, 2, run.output)
-            self.assertIn("arunner: error:", run.output)
-            self.assertIn("must not be negative", run.output)
+            self.assertIn(f"arunner: error: {source}: ", run.output)
+            self.assertIn("is not a valid value", run.output)
             self.assertNotIn("Traceback", run.output)
 
 
