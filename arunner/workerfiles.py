@@ -64,6 +64,33 @@ def read_records(path: Path, offset: int) -> tuple[list[Any], int]:
     return records, offset + position
 
 
+class _EventsFile:
+    """This worker's events file, opened once for appending: each test would otherwise open
+    and close it again. One worker writes one file (its name has the pid); the descriptor
+    closes when the worker exits, and the file goes with the parent's directory."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.fd = -1
+
+    def append(self, path: Path, data: bytes) -> None:
+        if path != self.path:
+            self.close()
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.path = path
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def close(self) -> None:
+        if self.path is not None:
+            os.close(self.fd)
+            self.path, self.fd = None, -1
+
+
+events_file = _EventsFile()
+
+
 class EventStream(list):  # type: ignore[type-arg]
     """A batch's result events, which reach the parent through this worker's file each time
     a test ends. Pickled (as Django returns them at the end of the batch, or in a note), it
@@ -89,8 +116,7 @@ class EventStream(list):  # type: ignore[type-arg]
     def _send(self) -> None:
         payload = pickle.dumps((self._batch, self[self._sent :]))
         self._sent = len(self)
-        with open(self._path, "ab") as stream:
-            stream.write(len(payload).to_bytes(RECORD_LENGTH, "big") + payload)
+        events_file.append(self._path, len(payload).to_bytes(RECORD_LENGTH, "big") + payload)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return list, (self[self._sent :],)

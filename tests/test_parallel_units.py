@@ -128,6 +128,7 @@ class EventStreams(SimpleTestCase):
     def setUp(self):
         directory = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, directory)
+        self.addCleanup(workerfiles.events_file.close)
         self.path = Path(directory) / "events-1.bin"
 
     def test_each_test_reaches_the_file_when_it_ends(self):
@@ -140,6 +141,21 @@ class EventStreams(SimpleTestCase):
         records, end = workerfiles.read_records(self.path, 0)
         self.assertEqual(records, [(4, [stream[0]]), (4, list(stream[1:]))])
         self.assertEqual(workerfiles.read_records(self.path, end), ([], end))
+
+    def test_batches_append_to_one_open_file_and_a_new_path_gets_its_own(self):
+        first, second = workerfiles.EventStream(self.path, 1), workerfiles.EventStream(self.path, 2)
+        other = self.path.with_name("events-2.bin")
+        with mock.patch.object(workerfiles.os, "open", wraps=os.open) as opened:
+            first.append(("startTest", 0))
+            first.append(("stopTest", 0))
+            second.append(("addSuccess", 0))
+            self.assertEqual(opened.call_count, 1)
+            workerfiles.EventStream(other, 3).append(("addSuccess", 0))
+            self.assertEqual(opened.call_count, 2)
+        records, _ = workerfiles.read_records(self.path, 0)
+        self.assertEqual([batch for batch, _ in records], [1, 2])
+        self.assertEqual(workerfiles.read_records(other, 0)[0], [(3, [("addSuccess", 0)])])
+        self.assertEqual(len(workerfiles.read_records(self.path, 0)[0]), 2)
 
     def test_it_pickles_as_the_plain_list_django_returns(self):
         stream = workerfiles.EventStream(self.path, 0)
