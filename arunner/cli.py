@@ -34,14 +34,14 @@ from .errors import ConfigurationError, ExitCode
 COMMAND_GROUP = "Command"
 
 SETTINGS_HINT = (
-    "pass --settings, set DJANGO_SETTINGS_MODULE, add settings = \"...\" to [tool.arunner] "
+    'pass --settings, set DJANGO_SETTINGS_MODULE, add settings = "..." to [tool.arunner] '
     "in pyproject.toml, or run arunner where manage.py is"
 )
 
 EPILOG = (
     "Every option can also be set in the environment as ARUNNER_<NAME> (ARUNNER_PARALLEL=4) "
     "and in pyproject.toml under [tool.arunner], keyed by its long name with underscores "
-    "(junit_xml = \"report.xml\"). The command line wins over the environment, which wins "
+    '(junit_xml = "report.xml"). The command line wins over the environment, which wins '
     "over pyproject.toml. Exit codes: 0 passed, 1 tests failed, 2 usage or configuration "
     "error, 130 interrupted, 143 terminated (SIGTERM)."
 )
@@ -117,10 +117,20 @@ def command_options() -> list[commandline.RunnerOption]:
             show_default=False,
             help="Show the traceback behind a configuration error.",
         ),
-        option("--no-color", "no_color", is_flag=True, show_default=False,
-               help="No colour (as does a non-empty NO_COLOR)."),
-        option("--force-color", "force_color", is_flag=True, show_default=False,
-               help="Colour even off a terminal (as does a non-empty FORCE_COLOR)."),
+        option(
+            "--no-color",
+            "no_color",
+            is_flag=True,
+            show_default=False,
+            help="No colour (as does a non-empty NO_COLOR).",
+        ),
+        option(
+            "--force-color",
+            "force_color",
+            is_flag=True,
+            show_default=False,
+            help="Colour even off a terminal (as does a non-empty FORCE_COLOR).",
+        ),
         option(
             "--version",
             is_flag=True,

@@ -78,8 +78,9 @@ def _explain_label(label: str) -> tuple[str, BaseException | None]:
     return f"label {label!r} matches no module, class, method or directory", None
 
 
-def check_label(label: str, tests: unittest.TestSuite | None, explicit: bool,
-                filtered: bool) -> None:
+def check_label(
+    label: str, tests: unittest.TestSuite | None, explicit: bool, filtered: bool
+) -> None:
     """Raise ``CollectionError`` when ``label`` loaded nothing but stand-ins, or nothing.
 
     ``explicit``: the label was given (Django's implicit ``.`` may find no tests);
@@ -97,8 +98,11 @@ def check_label(label: str, tests: unittest.TestSuite | None, explicit: bool,
             line = describe_import_error(module, exc) if exc else f"cannot load {module!r}"
             problems.append((line, exc))
     if not problems and not found and explicit and not filtered:
-        problems.append(_explain_label(label) if not os.path.isdir(label)
-                        else (f"label {label!r}: no tests found in the directory", None))
+        problems.append(
+            _explain_label(label)
+            if not os.path.isdir(label)
+            else (f"label {label!r}: no tests found in the directory", None)
+        )
     raise_for(problems)
 
 

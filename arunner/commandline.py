@@ -182,7 +182,10 @@ def to_click(recorded: Recorded, group: str) -> RunnerOption:
     flags = list(action.option_strings)
     if kind in ("store_true", "store_false", "store_const"):
         return RunnerOption(
-            [*flags, action.dest], is_flag=True, flag_value=action.const, show_default=False,
+            [*flags, action.dest],
+            is_flag=True,
+            flag_value=action.const,
+            show_default=False,
             **common,
         )
     if kind == "count":
@@ -206,8 +209,12 @@ def to_click(recorded: Recorded, group: str) -> RunnerOption:
     if kind == "store" and action.nargs == "?":
         const = _CONST if action.const is None else action.const
         return RunnerOption(
-            [*flags, action.dest], is_flag=False, flag_value=const, optional_value=True,
-            **typed, **common,
+            [*flags, action.dest],
+            is_flag=False,
+            flag_value=const,
+            optional_value=True,
+            **typed,
+            **common,
         )
     described = kind if isinstance(kind, str) else getattr(kind, "__name__", repr(kind))
     raise UnsupportedOption(

@@ -70,9 +70,7 @@ class _Probe(threading.Thread):
 def check(aliases: Iterable[str]) -> None:
     """Raise ``ConfigurationError`` unless every server behind ``aliases`` answers."""
     probes = [
-        _Probe(alias)
-        for alias in dict.fromkeys(aliases)
-        if connections[alias].vendor != "sqlite"
+        _Probe(alias) for alias in dict.fromkeys(aliases) if connections[alias].vendor != "sqlite"
     ]
     deadline = time.monotonic() + DEADLINE
     for probe in probes:

@@ -84,8 +84,15 @@ class TestDiagnostics:
                 f"{test_id}: " + "; ".join(self.unawaited) + " (--strict)"
             )
 
-    def _show(self, message: Any, category: Any, filename: str, lineno: int,
-              file: Any = None, line: Any = None) -> None:
+    def _show(
+        self,
+        message: Any,
+        category: Any,
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: Any = None,
+    ) -> None:
         text = str(message)
         if issubclass(category, RuntimeWarning) and _NEVER_AWAITED in text:
             self.unawaited.append(text)

@@ -241,9 +241,7 @@ class ThreadGuard:
             self._charge(scope, EscapedQueryError(message))
         raise EscapedQueryError(message)
 
-    def _refuse_writes(
-        self, execute: Any, sql: str, params: Any, many: bool, context: dict
-    ) -> Any:
+    def _refuse_writes(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
         """On another connection of the test's thread: reads pass, writes would commit."""
         scope = self.scope
         connection = context["connection"]

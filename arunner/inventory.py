@@ -142,9 +142,7 @@ def is_shielded(task: Any) -> bool:
     cancellation, so it is reported as work that could not be stopped instead.
     """
     callbacks = getattr(task, "_callbacks", None) or ()
-    return any(
-        getattr(entry[0], "__qualname__", "").startswith("shield.") for entry in callbacks
-    )
+    return any(getattr(entry[0], "__qualname__", "").startswith("shield.") for entry in callbacks)
 
 
 def cleanup_count(test: unittest.TestCase) -> int:

@@ -36,8 +36,13 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub(_escape_one, text)
 
 
-_ELEMENT = {"failed": "failure", "xpassed": "failure", "error": "error",
-            "skipped": "skipped", "xfailed": "skipped"}
+_ELEMENT = {
+    "failed": "failure",
+    "xpassed": "failure",
+    "error": "error",
+    "skipped": "skipped",
+    "xfailed": "skipped",
+}
 
 
 class JUnitXml:

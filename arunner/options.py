@@ -78,9 +78,7 @@ class Option:
         except (TypeError, ValueError) as exc:
             raise OptionError(f"{source}: {raw!r} is not a valid value ({exc})") from None
         if self.choices is not None and value not in self.choices:
-            raise OptionError(
-                f"{source}: {value!r} is not one of {', '.join(self.choices)}"
-            )
+            raise OptionError(f"{source}: {value!r} is not one of {', '.join(self.choices)}")
         return value
 
 

@@ -26,10 +26,17 @@ from django.test.runner import PDBDebugResult
 from .reports import Reporters, ReportRecorder
 
 _STATUS_COLOURS = {
-    ".": "green", "ok": "green",
-    "F": "red", "E": "red", "u": "red", "FAIL": "red", "ERROR": "red",
+    ".": "green",
+    "ok": "green",
+    "F": "red",
+    "E": "red",
+    "u": "red",
+    "FAIL": "red",
+    "ERROR": "red",
     "unexpected success": "red",
-    "s": "yellow", "x": "yellow", "expected failure": "yellow",
+    "s": "yellow",
+    "x": "yellow",
+    "expected failure": "yellow",
 }
 _HEADINGS = ("FAIL:", "ERROR:", "UNEXPECTED SUCCESS:")
 
@@ -196,6 +203,12 @@ def result_class(
     return type(
         "ArunnerTextResult",
         (ArunnerResult, base or unittest.TextTestResult),
-        {"reporters": reporters, "total": total, "colour": colour, "live": live,
-         "records": records, "made": made},
+        {
+            "reporters": reporters,
+            "total": total,
+            "colour": colour,
+            "live": live,
+            "records": records,
+            "made": made,
+        },
     )

@@ -231,4 +231,3 @@ def _report_error(result: Any, test: Any, error: Exception) -> None:
         result.stopTest(test)
     finally:
         del result.records
-

@@ -136,8 +136,10 @@ class Drain:
         before, tasks, jobs = self.before, self.loop.task_sites, self.loop.jobs
         return bool(
             (tasks and any(not task.done() and task not in before.tasks for task in tasks))
-            or (len(jobs) > before.jobs_from
-                and any(not job.future.done() for job in jobs[before.jobs_from :]))
+            or (
+                len(jobs) > before.jobs_from
+                and any(not job.future.done() for job in jobs[before.jobs_from :])
+            )
             or (before.threads and any(thread.is_alive() for thread, _ in before.threads))
         )
 

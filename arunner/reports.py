@@ -294,8 +294,12 @@ class ReportRecorder:
                     sys.stderr = err_tee.target
                 if pending.outcome in FAILED:
                     out, err = out_tee.text(), err_tee.text()
-            self.report(test, self._build(test, pending.outcome, duration, pending.problems,
-                                          out, err, self.details))
+            self.report(
+                test,
+                self._build(
+                    test, pending.outcome, duration, pending.problems, out, err, self.details
+                ),
+            )
         super().stopTest(test)  # type: ignore[misc]
 
     def _note(self, test: Any, outcome: str, problem: Problem | None = None) -> None:
@@ -309,8 +313,15 @@ class ReportRecorder:
             self.report(test, self._build(test, outcome, 0.0, problems, "", "", self.details))
 
     @staticmethod
-    def _build(test: Any, outcome: str, duration: float, problems: list[Problem],
-               out: str, err: str, details: bool) -> TestReport:
+    def _build(
+        test: Any,
+        outcome: str,
+        duration: float,
+        problems: list[Problem],
+        out: str,
+        err: str,
+        details: bool,
+    ) -> TestReport:
         if isinstance(test, unittest.TestCase):
             test_id = test.id()
             classname, name = _split_test_id(test_id)
@@ -318,8 +329,9 @@ class ReportRecorder:
             classname, name = split_id(test)
             test_id = classname
         file, line = locate(test) if details else (None, None)
-        return TestReport(test_id, classname, name, file, line, outcome, duration,
-                          tuple(problems), out, err)
+        return TestReport(
+            test_id, classname, name, file, line, outcome, duration, tuple(problems), out, err
+        )
 
     def _problem(self, kind: str, err: Any, prefix: str = "") -> Problem:
         type_name, message, text = describe_error(err)
@@ -348,8 +360,9 @@ class ReportRecorder:
         super().addExpectedFailure(test, err)  # type: ignore[misc]
 
     def addUnexpectedSuccess(self, test: Any) -> None:
-        problem = Problem("failure", "unexpected success", "",
-                          "The test is marked expectedFailure but passed.")
+        problem = Problem(
+            "failure", "unexpected success", "", "The test is marked expectedFailure but passed."
+        )
         self._note(test, "xpassed", problem)
         super().addUnexpectedSuccess(test)  # type: ignore[misc]
 

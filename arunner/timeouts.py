@@ -229,9 +229,7 @@ def at_end_run(callback: Callable[[], None]) -> Callable[[], None]:
 
 def end_run(report: str, finish: Callable[[], None], ending: str = "the run") -> None:
     """The last resort, on the watchdog thread: the test's thread cannot be stopped."""
-    sys.stderr.write(
-        f"\narunner: the test could not be cancelled; ending {ending}.\n{report}\n"
-    )
+    sys.stderr.write(f"\narunner: the test could not be cancelled; ending {ending}.\n{report}\n")
     try:
         for callback in list(_at_end_run):
             with contextlib.suppress(Exception):
@@ -249,4 +247,3 @@ def drop_test_databases(connections: list[BaseDatabaseWrapper], keepdb: bool) ->
         return
     for connection in connections:
         dbinterrupt.drop_test_database(connection)
-

@@ -35,6 +35,8 @@ run_tests() {  # THE test command, run from the repo root inside the env; $1 = d
     python -m arunner tests --settings tests.settings -v 2
 }
 
+lint() { ruff check . && ruff format --check .; }
+
 db_ready() {  # $1 = database; fails within seconds when its server does not answer
   [[ $1 == sqlite ]] && return 0
   timeout 30 python - "$1" <<'PY'
@@ -138,7 +140,7 @@ for spec in "${MATRIX[@]}"; do
     for db in "${dbs[@]}"; do not_run "$env/$db" "not run: install failed"; done
     continue
   fi
-  if (( first )); then leg "$env/ruff" check in_env "$venv" ruff check .; first=0; fi
+  if (( first )); then leg "$env/ruff" check in_env "$venv" lint; first=0; fi
   for db in "${dbs[@]}"; do
     if ! err=$(in_env "$venv" db_ready "$db" </dev/null 2>&1); then
       not_run "$env/$db" "$db server unreachable" "$err"

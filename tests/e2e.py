@@ -188,8 +188,11 @@ def _server_cursor(dbname: str | None):
         import psycopg
 
         conn = psycopg.connect(
-            host=entry["HOST"], port=entry["PORT"], user="postgres",
-            dbname=dbname or "postgres", autocommit=True,
+            host=entry["HOST"],
+            port=entry["PORT"],
+            user="postgres",
+            dbname=dbname or "postgres",
+            autocommit=True,
         )
     else:
         import MySQLdb

@@ -50,6 +50,7 @@ class PrintsSeen(SimpleTestCase):
         print("SEEN", sorted(SEEN.items()))
 """
 
+
 def other_settings(project: Project, name: str, runner: str | None = None) -> None:
     """A second settings module, ``e2eproject.<name>``, that prints its name when imported."""
     extra = f"TEST_RUNNER = {runner!r}\n" if runner else ""
@@ -111,7 +112,6 @@ class ImportPath(SimpleTestCase):
             run = project.run("--settings", "extra_settings", "--pythonpath", "elsewhere")
             self.assertEqual(run.code, 0, run.output)
 
-
     def test_console_script_puts_the_current_directory_on_the_path(self):
         script = Path(sys.executable).with_name("arunner")
         if not script.exists():
@@ -119,7 +119,10 @@ class ImportPath(SimpleTestCase):
         with Project({"test_ok": PASSING}) as project:
             done = subprocess.run(
                 [str(script), "--settings", "e2eproject.settings"],
-                cwd=project.root, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                cwd=project.root,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
                 check=False,
             )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
@@ -160,11 +163,26 @@ class Options(SimpleTestCase):
         with Project({"test_ok": PASSING}) as project:
             run = project.run("--help")
         self.assertEqual(run.code, 0, run.output)
-        for section in ("Command:", "Django test options:", "arunner: event loop:",
-                        "arunner: reports:", "arunner: reruns:"):
+        for section in (
+            "Command:",
+            "Django test options:",
+            "arunner: event loop:",
+            "arunner: reports:",
+            "arunner: reruns:",
+        ):
             self.assertIn(section, run.output)
-        for flag in ("--parallel", "--keepdb", "--junit-xml", "--durations", "--lf", "--ff",
-                     "--settings", "--pythonpath", "--executor", "-k "):
+        for flag in (
+            "--parallel",
+            "--keepdb",
+            "--junit-xml",
+            "--durations",
+            "--lf",
+            "--ff",
+            "--settings",
+            "--pythonpath",
+            "--executor",
+            "-k ",
+        ):
             self.assertIn(flag, run.output)
         self.assertIn("[default: test*.py]", run.output)
 
@@ -225,8 +243,9 @@ class Options(SimpleTestCase):
 
     def test_manage_py_test_takes_the_new_options(self):
         with Project({"test_ok": PASSING}) as project:
-            run = project.run("--junit-xml", "out/report.xml", "--durations", "1",
-                              command="manage.py")
+            run = project.run(
+                "--junit-xml", "out/report.xml", "--durations", "1", command="manage.py"
+            )
             self.assertEqual(run.code, 0, run.output)
             self.assertTrue((project.root / "out" / "report.xml").is_file())
             self.assertIn("Slowest test durations", run.output)

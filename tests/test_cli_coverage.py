@@ -134,4 +134,3 @@ class Coverage(SimpleTestCase):
             executed = executed_lines(project)
             self.assert_covered(executed)
             self.assertIn(body_line(WORK, "in_other_class"), executed)
-

@@ -50,9 +50,7 @@ class Collection(SimpleTestCase):
         broken = "from django.test import SimpleTestCase\n\nclass Broken(SimpleTestCase:\n"
         with Project({"test_ok": PASSING, "test_broken": broken}) as project:
             run = project.run()
-            self.assert_config_error(
-                run, f"{os.path.join('e2eapp', 'tests', 'test_broken.py')}:3:"
-            )
+            self.assert_config_error(run, f"{os.path.join('e2eapp', 'tests', 'test_broken.py')}:3:")
             self.assertRegex(run.output, r"test_broken\.py:3:\d+: SyntaxError: ")
             run = project.run("--traceback")
             self.assertEqual(run.code, 2)
@@ -109,8 +107,11 @@ class UnreachableDatabase(SimpleTestCase):
                     )
                     command = [sys.executable, "-m", "arunner", "--settings", f"e2eproject.{name}"]
                     process = subprocess.Popen(
-                        command, cwd=project.root, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, text=True,
+                        command,
+                        cwd=project.root,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
                     )
                     self.addCleanup(process.kill)
                     runs[name] = (process, port)

@@ -80,8 +80,10 @@ class OnATerminal(SimpleTestCase):
         self.assertIn("\r\x1b[K", output)  # the line is redrawn in place
         updates = [ANSI.sub("", part) for part in output.split("\r")]
         self.assertTrue(
-            any(re.match(r"\[0/3\] \d+:\d\d e2eapp\.tests\.test_three\.Three\.test_1_passes", u)
-                for u in updates),
+            any(
+                re.match(r"\[0/3\] \d+:\d\d e2eapp\.tests\.test_three\.Three\.test_1_passes", u)
+                for u in updates
+            ),
             updates,
         )
         self.assertTrue(any(re.match(r"\[3/3\] \d+:\d\d ", u) for u in updates), updates)
@@ -119,10 +121,12 @@ class OffATerminal(SimpleTestCase):
     def test_a_line_per_test_at_verbosity_2(self):
         with Project({"test_three": THREE}) as project:
             run = project.run("-v", "2")
-        self.assertIn("test_1_passes (e2eapp.tests.test_three.Three.test_1_passes) ... ok",
-                      run.output)
-        self.assertIn("test_2_fails (e2eapp.tests.test_three.Three.test_2_fails) ... FAIL",
-                      run.output)
+        self.assertIn(
+            "test_1_passes (e2eapp.tests.test_three.Three.test_1_passes) ... ok", run.output
+        )
+        self.assertIn(
+            "test_2_fails (e2eapp.tests.test_three.Three.test_2_fails) ... FAIL", run.output
+        )
 
     def test_force_color_off_a_terminal(self):
         with Project({"test_three": THREE}) as project:
@@ -138,8 +142,12 @@ class OffATerminal(SimpleTestCase):
 
     def test_debug_sql_and_other_django_options_keep_the_closing_line(self):
         with Project({"test_three": THREE}) as project:
-            for args in (["--debug-sql"], ["--timing", "--shuffle", "--reverse", "-b"],
-                         ["--parallel", "2", "--debug-sql"], ["-v", "0"]):
+            for args in (
+                ["--debug-sql"],
+                ["--timing", "--shuffle", "--reverse", "-b"],
+                ["--parallel", "2", "--debug-sql"],
+                ["-v", "0"],
+            ):
                 with self.subTest(args=args):
                     run = project.run(*args)
                     self.assertEqual(run.code, 1, run.output)

@@ -100,8 +100,10 @@ class JUnitXml(SimpleTestCase):
         self.assertIn("]]>", failure.get("message"))
         self.assertIn("\\x0c", failure.get("message"))
         self.assertIn("\\ud800", failure.text)
-        self.assertIn("printed \\x1b[31m ]]> <&> \\x00\\x07", cases["First.test_fails"]
-                      .find("system-out").text)
+        self.assertIn(
+            "printed \\x1b[31m ]]> <&> \\x00\\x07",
+            cases["First.test_fails"].find("system-out").text,
+        )
         self.assertEqual(cases["First.test_fails"].find("system-err").text, "to stderr\n")
         self.assertIsNone(cases["First.test_passes"].find("system-out"))
         self.assertIn("ValueError", cases["First.test_errors"].find("error").text)
@@ -150,8 +152,9 @@ class ClassLevelErrors(SimpleTestCase):
                 with self.subTest(args=args):
                     run = project.run("--junit-xml", "r.xml", *args)
                     self.assertEqual(run.code, 1, run.output)
-                    cases = {c.get("name"): c for c in ET.parse(project.root / "r.xml").iter(
-                        "testcase")}
+                    cases = {
+                        c.get("name"): c for c in ET.parse(project.root / "r.xml").iter("testcase")
+                    }
                     self.assertEqual(set(cases), {"setUpClass", "test_fine"})
                     broken = cases["setUpClass"]
                     self.assertTrue(broken.get("classname").endswith(".BrokenSetUp"))
@@ -165,8 +168,9 @@ class ClassLevelErrors(SimpleTestCase):
 class Durations(SimpleTestCase):
     def test_table_and_file_on_every_python(self):
         with Project({"test_mixed": MIXED}) as project:
-            run = project.run("--durations", "2", "--durations-file", "durations.json",
-                              "--parallel", "2")
+            run = project.run(
+                "--durations", "2", "--durations-file", "durations.json", "--parallel", "2"
+            )
             lines = run.output.splitlines()
             start = lines.index("Slowest test durations")
             rows = lines[start + 2 : start + 4]
@@ -178,8 +182,9 @@ class Durations(SimpleTestCase):
             self.assertLess(start, lines.index(next(x for x in lines if x.startswith("Ran "))))
             data = json.loads((project.root / "durations.json").read_text())
             self.assertEqual(data["version"], 1)
-            self.assertGreaterEqual(data["durations"]["e2eapp.tests.test_mixed.First.test_passes"],
-                                    0.29)
+            self.assertGreaterEqual(
+                data["durations"]["e2eapp.tests.test_mixed.First.test_passes"], 0.29
+            )
             # a second run of one class updates its entries and keeps the other class's
             # (shards share a file)
             first = "e2eapp.tests.test_mixed.First.test_passes"
@@ -311,24 +316,33 @@ class Interrupted(SimpleTestCase):
                 self.assertIn("test_1_quick", names)
                 self.assertNotIn("test_3_never", names)
                 self.assertEqual(p.test_dbs_left(), [], output)
-                errors = [c.get("name") for c in ET.parse(p.root / "report.xml").iter(
-                    "testcase") if c.find("error") is not None]
+                errors = [
+                    c.get("name")
+                    for c in ET.parse(p.root / "report.xml").iter("testcase")
+                    if c.find("error") is not None
+                ]
                 # The first Ctrl-C lets the running test end; the second stops it, an error.
                 if times == 1:
-                    self.assertEqual((errors, output.splitlines()[-1]),
-                                     ([], "2 passed, 0 failed, 0 skipped"), output)
+                    self.assertEqual(
+                        (errors, output.splitlines()[-1]),
+                        ([], "2 passed, 0 failed, 0 skipped"),
+                        output,
+                    )
                 else:
                     self.assertEqual(errors, ["test_2_slow"], output)
-                    self.assertEqual(output.splitlines()[-3:],
-                                     ["arunner: interrupted", "", "1 passed, 1 failed, 0 skipped"])
+                    self.assertEqual(
+                        output.splitlines()[-3:],
+                        ["arunner: interrupted", "", "1 passed, 1 failed, 0 skipped"],
+                    )
 
     def test_sigterm_stops_at_once_drops_the_databases_and_writes_the_report(self):
         with Project({"test_slow": SLOW}) as project:
             code, output = self.interrupt(project, 1, signal.SIGTERM)
             self.assertEqual(code, 143, output)
-            self.assertEqual(output.splitlines()[-3:],
-                             ["arunner: terminated", "", "1 passed, 1 failed, 0 skipped"])
+            self.assertEqual(
+                output.splitlines()[-3:],
+                ["arunner: terminated", "", "1 passed, 1 failed, 0 skipped"],
+            )
             self.assertEqual(project.test_dbs_left(), [], output)
-            names = [c.get("name") for c in ET.parse(project.root / "report.xml").iter(
-                "testcase")]
+            names = [c.get("name") for c in ET.parse(project.root / "report.xml").iter("testcase")]
             self.assertEqual(names, ["test_1_quick", "test_2_slow"])

@@ -373,7 +373,8 @@ class RunnerClassErrors(SimpleTestCase):
         with Project({"test_ok": PASSING}) as project:
             run = project.run("--testrunner", "django.test.runner.DiscoverRunner")
         self.assert_one_error(
-            run, "--testrunner 'django.test.runner.DiscoverRunner' is not an "
+            run,
+            "--testrunner 'django.test.runner.DiscoverRunner' is not an "
             "AsyncDiscoverRunner subclass",
         )
 

@@ -55,13 +55,31 @@ class GeneratedOptions(SimpleTestCase):
     def test_defaults_match_argparse(self):
         values = self.parse()
         expected = vars(argparse_parser().parse_args([]))
-        self.assertEqual({k: (v or None) if k == "tags" else v for k, v in values.items()},
-                         expected)
+        self.assertEqual(
+            {k: (v or None) if k == "tags" else v for k, v in values.items()}, expected
+        )
 
     def test_values_match_argparse(self):
-        argv = ["--plain", "p", "--on", "--no-thing", "--const", "-t", "a", "--tag", "b",
-                "--loud", "--loud", "--maybe", "--seed", "--colour", "blue", "--no-switch",
-                "--num", "7"]
+        argv = [
+            "--plain",
+            "p",
+            "--on",
+            "--no-thing",
+            "--const",
+            "-t",
+            "a",
+            "--tag",
+            "b",
+            "--loud",
+            "--loud",
+            "--maybe",
+            "--seed",
+            "--colour",
+            "blue",
+            "--no-switch",
+            "--num",
+            "7",
+        ]
         values = self.parse(*argv)
         expected = vars(argparse_parser().parse_args(argv))
         values["tags"] = list(values["tags"])
@@ -125,13 +143,16 @@ class FileConfig(SimpleTestCase):
             '[tool.arunner]\nparallel = 2\nkeepdb = true\ntag = ["a"]\n'
         )
         loaded = config.load(self.directory)
-        params = command_for(lambda p: (
-            p.add_argument("--parallel", type=int),
-            p.add_argument("--keepdb", action="store_true"),
-            p.add_argument("--tag", action="append", dest="tags"),
-        )).params
-        self.assertEqual(config.default_map(loaded, params),
-                         {"parallel": 2, "keepdb": True, "tags": ["a"]})
+        params = command_for(
+            lambda p: (
+                p.add_argument("--parallel", type=int),
+                p.add_argument("--keepdb", action="store_true"),
+                p.add_argument("--tag", action="append", dest="tags"),
+            )
+        ).params
+        self.assertEqual(
+            config.default_map(loaded, params), {"parallel": 2, "keepdb": True, "tags": ["a"]}
+        )
         loaded = config.FileConfig(loaded.path, {"paralel": 2})
         with self.assertRaisesMessage(ConfigurationError, "unknown key 'paralel'"):
             config.default_map(loaded, params)
@@ -155,8 +176,16 @@ class Xml(SimpleTestCase):
         nasty = "".join(chr(c) for c in range(0x20)) + "]]> <&>\"' \ud800 \ufffe \U0001f600"
         self.assertEqual(junitxml.xml_safe("plain\ttext\n"), "plain\ttext\n")
         report = TestReport(
-            nasty, nasty, nasty, nasty, 3, "failed", 0.5,
-            (Problem("failure", nasty, nasty, nasty),), nasty, nasty,
+            nasty,
+            nasty,
+            nasty,
+            nasty,
+            3,
+            "failed",
+            0.5,
+            (Problem("failure", nasty, nasty, nasty),),
+            nasty,
+            nasty,
         )
         writer = junitxml.JUnitXml("unused.xml")
         writer.add(report)

@@ -73,8 +73,7 @@ class ParallelStop(SimpleTestCase):
         self.assertNotIn("Traceback", output)
         self.assertEqual(project.test_dbs_left(), [], output)
         self.assertEqual(list((project.root / "tmp").iterdir()), [], output)
-        names = [c.get("name") for c in ElementTree.parse(project.root / "r.xml").iter(
-            "testcase")]
+        names = [c.get("name") for c in ElementTree.parse(project.root / "r.xml").iter("testcase")]
         # test_a_quick ended before the stop; its batch had not.
         self.assertIn("test_a_quick", names, output)
 
@@ -91,8 +90,10 @@ class ParallelStop(SimpleTestCase):
             (project.root / "tmp").mkdir()
             code, output = self.stop(project, lambda proc: proc.send_signal(signal.SIGTERM))
             self.assertEqual(code, 143, output)
-            self.assertEqual(output.splitlines()[-3:],
-                             ["arunner: terminated", "", "1 passed, 0 failed, 0 skipped"])
+            self.assertEqual(
+                output.splitlines()[-3:],
+                ["arunner: terminated", "", "1 passed, 0 failed, 0 skipped"],
+            )
             self.assert_nothing_left(project, output)
 
 

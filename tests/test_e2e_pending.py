@@ -4,7 +4,7 @@ from django.test import SimpleTestCase
 
 from tests.e2e import Project
 
-LEFTOVERS = '''
+LEFTOVERS = """
 import asyncio
 import threading
 import time
@@ -87,7 +87,7 @@ class ZLater(TestCase):
     def test_z_the_drained_task_ran_to_its_end_and_was_rolled_back(self):
         self.assertEqual(DRAINED, [1])
         self.assertEqual(Marker.objects.count(), 0)
-'''
+"""
 
 
 class LeftoverWork(SimpleTestCase):
@@ -96,8 +96,12 @@ class LeftoverWork(SimpleTestCase):
             run = project.run("--keepdb", "--task-grace", "0.3", "-v", "2")
             out = run.output
             self.assertEqual(run.code, 1, out)
-            for name in ("test_a_ignores_cancellation", "test_b_shielded",
-                         "test_c_executor_job", "test_d_thread"):
+            for name in (
+                "test_a_ignores_cancellation",
+                "test_b_shielded",
+                "test_c_executor_job",
+                "test_d_thread",
+            ):
                 self.assertIn(f"ERROR: {name}", out)
             self.assertIn("stubborn", out)
             self.assertIn("protected", out)

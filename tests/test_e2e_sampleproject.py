@@ -32,8 +32,11 @@ _FAILURE = re.compile(r"^(?:ERROR|FAIL): \w+ \(shop\.tests\.([\w.]+)\)", re.MULT
 
 
 def run_sample(runner: str) -> tuple[int, str]:
-    env = {**os.environ, "ARUNNER_TEST_DB": BACKEND,
-           "DJANGO_SETTINGS_MODULE": "sampleproject.settings"}
+    env = {
+        **os.environ,
+        "ARUNNER_TEST_DB": BACKEND,
+        "DJANGO_SETTINGS_MODULE": "sampleproject.settings",
+    }
     if runner == "django":
         env["SAMPLE_RUNNER"] = "django"
     else:
@@ -47,8 +50,10 @@ def failing(output: str) -> set[str]:
 
 
 def covered_by(test_id: str, groups: set[str]) -> bool:
-    return any(test_id == group or test_id.startswith(group + ".") or
-               test_id.startswith(group + "_") for group in groups)
+    return any(
+        test_id == group or test_id.startswith(group + ".") or test_id.startswith(group + "_")
+        for group in groups
+    )
 
 
 class SampleProject(SimpleTestCase):

@@ -10,8 +10,7 @@ from tests.e2e import Project
 
 SLOW_QUERY = {
     "sqlite": (
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
-        "SELECT COUNT(*) FROM n"
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n"
     ),
     "postgres": "SELECT pg_sleep(60)",
     "mariadb": "SELECT SLEEP(60)",
@@ -115,13 +114,16 @@ class Diagnostics(TestCase):
 class Timeouts(SimpleTestCase):
     def test_hung_tests_fail_with_a_report_and_the_run_goes_on(self):
         with Project({"test_hangs": HANGS}) as project:
-            run = project.run(
-                "--timeout", "1", "-v", "2", "--executor", "inline", command="manage"
-            )
+            run = project.run("--timeout", "1", "-v", "2", "--executor", "inline", command="manage")
             out = run.output
             self.assertEqual(run.code, 1, out)
-            for name in ("test_a_awaits_forever", "test_b_blocks_the_loop",
-                         "test_c_sync_sleeps", "test_d_stuck_in_a_query", "test_class_limit"):
+            for name in (
+                "test_a_awaits_forever",
+                "test_b_blocks_the_loop",
+                "test_c_sync_sleeps",
+                "test_d_stuck_in_a_query",
+                "test_class_limit",
+            ):
                 self.assertIn(f"ERROR: {name}", out)
             self.assertNotIn("ERROR: test_e_own_limit_is_longer", out)
             self.assertNotIn("test_f_next_tests_still_run_and_see_no_rows", out.split("=====")[-1])
@@ -142,8 +144,9 @@ class Timeouts(SimpleTestCase):
         """With --executor hop the loop has a thread of its own; blocked in time.sleep, no
         signal reaches it, so the test cannot be cancelled: the run ends, cleanly."""
         with Project({"test_hangs": HANGS}) as project:
-            run = project.run("--timeout", "1", "--executor", "hop", "-k", "test_b_",
-                              command="manage")
+            run = project.run(
+                "--timeout", "1", "--executor", "hop", "-k", "test_b_", command="manage"
+            )
             self.assertEqual(run.code, 1, run.output)
             self.assertIn("could not be cancelled; ending the run", run.output)
             self.assertIn("test_b_blocks_the_loop", run.output)
@@ -299,8 +302,9 @@ class ParallelLostWorker(SimpleTestCase):
 
     def test_only_the_worker_is_lost_and_the_run_goes_on(self):
         with Project({"test_parallel_hang": PARALLEL_HANG}) as project:
-            run = project.run("--timeout", "1", "--parallel", "2", "--junit-xml", "j.xml",
-                              command="manage")
+            run = project.run(
+                "--timeout", "1", "--parallel", "2", "--junit-xml", "j.xml", command="manage"
+            )
             self.assertEqual(run.code, 1, run.output)
             self.assertIn(
                 "could not be cancelled; ending this --parallel worker; the run goes on",
@@ -310,16 +314,18 @@ class ParallelLostWorker(SimpleTestCase):
             self.assertIn("exceeded its 1s timeout", run.output)
             self.assertIn("Ran 6 tests", run.output)
             self.assertEqual(run.closing_line, "5 passed, 1 failed, 0 skipped", run.output)
-            names = [c.get("name") for c in ElementTree.parse(project.root / "j.xml").iter(
-                "testcase")]
+            names = [
+                c.get("name") for c in ElementTree.parse(project.root / "j.xml").iter("testcase")
+            ]
             self.assertEqual(len(names), 6, names)
             self.assertIn("test_c_runs_in_the_replacement_worker", names)
-            first, after = _where(run.output, "test_a_writes"), _where(
-                run.output, "test_c_runs_in_the_replacement_worker")
+            first, after = (
+                _where(run.output, "test_a_writes"),
+                _where(run.output, "test_c_runs_in_the_replacement_worker"),
+            )
             self.assertNotEqual(first[0], after[0], "test_c ran in the worker that was ended")
             self.assertEqual(first[1], after[1], "the replacement took another clone")
             self.assertEqual(project.test_dbs_left(), [])
-
 
     def test_a_worker_that_dies_loses_only_its_unfinished_tests(self):
         with Project({"test_parallel_crash": PARALLEL_CRASH}) as project:

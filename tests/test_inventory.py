@@ -204,9 +204,7 @@ class UnittestPrivates(SimpleTestCase):
 
     def test_isolated_asyncio_loop_setup_names(self):
         for name in inventory.ISOLATED_ASYNCIO_SETUP:
-            self.assertTrue(
-                callable(getattr(unittest.IsolatedAsyncioTestCase, name, None)), name
-            )
+            self.assertTrue(callable(getattr(unittest.IsolatedAsyncioTestCase, name, None)), name)
 
     def test_suite_class_setup_hook(self):
         self.assertTrue(callable(unittest.TestSuite._handleClassSetUp))

@@ -27,6 +27,8 @@ class TaskStacks(SimpleTestCase):
             loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
             loop.close()
         self.assertIn("--- the test's task", text)
-        positions = [text.index(f"in {name}\n") for name in (
-            "test_like_coroutine", "helper_that_waits", "sleep")]
+        positions = [
+            text.index(f"in {name}\n")
+            for name in ("test_like_coroutine", "helper_that_waits", "sleep")
+        ]
         self.assertEqual(positions, sorted(positions), text)
