@@ -102,8 +102,9 @@ class ArunnerResult(ReportRecorder):
     total: int = 0
     colour: bool = False
     live: bool = False
-    #: Every result of the run, as it is made: the runner's way to count an interrupted run.
-    made: list[Any] = []
+    #: Every result of the run, as it is made: the runner's way to count an interrupted run
+    #: (``result_class`` gives each run a list of its own).
+    made: list[Any]
 
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         shown = ColourStream(stream) if self.colour else stream

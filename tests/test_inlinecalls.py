@@ -37,6 +37,13 @@ def both(func, /, *args, **kwargs):
     return sync_to_async(func)(*args, **kwargs), asgirefs(func, *args, **kwargs)
 
 
+def each_way(func):
+    """The two calls to compare, each given its own name as argument so that what one call
+    changes cannot pass for the other's: (name, coroutine) pairs, each made when reached."""
+    yield "in place", sync_to_async(func)("in place")
+    yield "asgiref", asgirefs(func, "asgiref")
+
+
 def serving_installed():
     return SyncToAsync.__call__.__module__ == inlinecalls.__name__
 
@@ -109,8 +116,7 @@ class ServedInPlace(InlineOnly, TestCase):
             LOCAL.value = value
             return VAR.get()
 
-        for value in ("in place", "asgiref"):
-            coro = sync_to_async(change)(value) if value == "in place" else asgirefs(change, value)
+        for value, coro in each_way(change):
             self.assertEqual(await coro, value)
             self.assertEqual(VAR.get(), value)
             self.assertEqual(LOCAL.value, value)
@@ -120,11 +126,7 @@ class ServedInPlace(InlineOnly, TestCase):
             VAR.set(value)
             raise LookupError(value)
 
-        for value in ("in place", "asgiref"):
-            if value == "in place":
-                coro = sync_to_async(change_then_fail)(value)
-            else:
-                coro = asgirefs(change_then_fail, value)
+        for value, coro in each_way(change_then_fail):
             with self.assertRaises(LookupError):
                 await coro
             self.assertEqual(VAR.get(), value)
