@@ -145,6 +145,14 @@ def is_shielded(task: Any) -> bool:
     return any(getattr(entry[0], "__qualname__", "").startswith("shield.") for entry in callbacks)
 
 
+def test_part(test: unittest.TestCase) -> Any:
+    """``TestCase._outcome.testPartExecutor(test)`` while the test runs, else None: a context
+    manager that records an exception raised inside it against the test, as unittest records
+    a failing cleanup's, and lets the run go on."""
+    outcome = getattr(test, "_outcome", None)
+    return None if outcome is None else outcome.testPartExecutor(test)
+
+
 def cleanup_count(test: unittest.TestCase) -> int:
     """How many cleanups a test has registered (``TestCase._cleanups``)."""
     return len(test._cleanups)  # type: ignore[attr-defined]

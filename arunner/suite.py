@@ -7,10 +7,12 @@ there, lazily, never in the parent before the workers fork.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import unittest
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 from django.db import connections
 from django.test import TestCase
@@ -53,14 +55,57 @@ def _make_class_hook_sync(cls: type, name: str) -> None:
     setattr(cls, name, classmethod(hook))
 
 
+class _Ending(NamedTuple):
+    """What the end of one test takes care of."""
+
+    test: unittest.TestCase
+    scope: escapes.Scope
+    hooks: testcase.PhaseHooks | None
+    armed: timeouts.Armed | None
+
+
+def _in_test(test: unittest.TestCase, step: Callable[..., Any], *args: Any) -> None:
+    """Run one step of a test's end. An exception is recorded against the test as unittest
+    records a failing cleanup's; outside ``run`` (``debug()``) it propagates."""
+    try:
+        step(*args)
+    except BaseException:
+        part = inventory.test_part(test)
+        if part is None:
+            raise
+        with part:
+            raise
+
+
+def _then_end_test(do_cleanups: Callable[[unittest.TestCase], Any]) -> Callable[..., Any]:
+    """``TestCase.doCleanups`` followed by the end of the test arunner prepared.
+
+    ``TestCase.run`` calls it once the test's own cleanups are due, so the end comes after all
+    of them, as a cleanup registered before ``setUp`` would; a cleanup costs every test more
+    than everything else arunner does for a sync test.
+    """
+
+    def doCleanups(test: unittest.TestCase) -> Any:
+        outcome = do_cleanups(test)
+        context = RunContext.active
+        if context is not None:
+            context.end_test(test)
+        return outcome
+
+    doCleanups.arunner_original = do_cleanups  # type: ignore[attr-defined]
+    return doCleanups
+
+
 class RunContext:
     """Everything one run of a suite owns: loops, the executor, the guards."""
 
     active: ClassVar[RunContext | None] = None
 
-    def __init__(self, config: RunConfig, result: unittest.TestResult) -> None:
+    def __init__(self, config: RunConfig, result: unittest.TestResult, debug: bool = False) -> None:
         self.config = config
         self.result = result
+        #: ``TestCase.debug`` pops cleanups itself, without ``doCleanups``.
+        self.debug = debug
         self.bridges = Bridges(config.executor, config.loop, config.asyncio_debug)
         self.threads = ThreadWatch()
         self.guard = ThreadGuard(config.test_aliases, self.threads)
@@ -72,8 +117,11 @@ class RunContext:
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
         self._inline_calls: inlinecalls.Installed | None = None
+        self._ending: _Ending | None = None
+        self._ends_after_cleanups = False
 
     def __enter__(self) -> RunContext:
+        unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
         self.protection.install()
         self.guard.install()
         self.threads.install()
@@ -98,6 +146,7 @@ class RunContext:
                 self.threads.uninstall()
                 self.guard.uninstall()
                 self.protection.uninstall()
+                _undo_end_test()
         finally:
             if self._inline_calls is not None:
                 self._inline_calls.undo()
@@ -111,6 +160,7 @@ class RunContext:
             if self.config.loop_scope != "run":
                 self._close_class_bridge()
             self._class = cls
+            self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
             if issubclass(cls, TestCase):
                 _make_class_hook_sync(cls, "setUpTestData")
         test_id = test.id()
@@ -119,11 +169,15 @@ class RunContext:
         )
         self.diagnostics.begin(test_id)
         hooks = self._phase_hooks(test) if testcase.is_coroutine_test(test) else None
-        test.addCleanup(self._after_test, scope, hooks)
         self._session = None
         limit = timeouts.limit_for(test, self.config.timeout)
-        if limit > 0:
-            self._time_limit(test, test_id, limit)
+        armed = self._time_limit(test, test_id, limit) if limit > 0 else None
+        self._ending = _Ending(test, scope, hooks, armed)
+        if not self._ends_after_cleanups:
+            end = functools.partial(self.end_test, test)
+            if hooks is not None:
+                hooks.ends_with(end)
+            test.addCleanup(end)
         if hooks is not None:
             hooks.install()
 
@@ -134,21 +188,33 @@ class RunContext:
             atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
         return testcase.PhaseHooks(test, lambda: self._open_session(test), atomics)
 
-    def _after_test(self, scope: Any, hooks: testcase.PhaseHooks | None) -> None:
-        """The test's last cleanup: what it triggered, the connections its threads used, and
-        the phase hooks on the instance."""
+    def end_test(self, test: unittest.TestCase) -> None:
+        """After the test's own cleanups: drain a coroutine test and roll it back, then its
+        time limit, what it triggered, the connections its threads used, and the phase hooks
+        on the instance. Each step runs even when an earlier one fails."""
+        ending = self._ending
+        if ending is None or ending.test is not test:
+            return
+        self._ending = None
+        hooks = ending.hooks
         try:
-            self.diagnostics.end()
+            if hooks is not None:
+                _in_test(test, hooks.finish)
         finally:
             try:
-                self.guard.end(scope)
+                if ending.armed is not None:
+                    _in_test(test, self.watchdog.check, ending.armed)
+                _in_test(test, self.diagnostics.end)
             finally:
-                if hooks is not None:
-                    hooks.uninstall()
+                try:
+                    _in_test(test, self.guard.end, ending.scope)
+                finally:
+                    if hooks is not None:
+                        hooks.uninstall()
 
-    def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> None:
-        """Arm the watchdog when the test starts running (after its class set-up) and check
-        it in the test's last cleanup."""
+    def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> timeouts.Armed:
+        """Arm the watchdog when the test starts running (after its class set-up); the end of
+        the test checks it."""
         aliases = testcase.test_databases(test) & self.config.test_aliases
         wrappers = [connections[alias] for alias in sorted(aliases)]
         armed = timeouts.Armed(test_id, seconds, wrappers, self._cancel_session, self._where)
@@ -163,7 +229,7 @@ class RunContext:
                 self.watchdog.disarm()
 
         test.run = run_with_limit  # type: ignore[method-assign]
-        test.addCleanup(self.watchdog.check, armed)
+        return armed
 
     def _cancel_session(self, armed: timeouts.Armed) -> None:
         session = self._session
@@ -226,6 +292,17 @@ class RunContext:
             bridge.close()
 
 
+def _ends_in_do_cleanups(cls: type) -> bool:
+    """True unless the class replaces ``doCleanups`` with one that does not end the test."""
+    return getattr(cls.doCleanups, "arunner_original", None) is not None
+
+
+def _undo_end_test() -> None:
+    original = getattr(unittest.TestCase.doCleanups, "arunner_original", None)
+    if original is not None:
+        unittest.TestCase.doCleanups = original  # type: ignore[method-assign]
+
+
 def _default_config() -> RunConfig:
     """For a suite run outside ``AsyncDiscoverRunner``: options from the environment."""
     return run_config(resolve({}), test_aliases=frozenset(connections))
@@ -241,7 +318,7 @@ class AsyncTestSuite(unittest.TestSuite):
             return super().run(result, debug)
         if any(isinstance(test, unittest.TestSuite) for test in self._tests):
             self._tests = list(iter_test_cases(self))
-        with RunContext(self.arunner_config or _default_config(), result):
+        with RunContext(self.arunner_config or _default_config(), result, debug):
             return super().run(result, debug)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -98,7 +98,8 @@ class PhaseHooks:
     """Sends a test's phases to its session; installed as instance attributes.
 
     ``open_session`` is called at setUp time, so the session (and its loop) exists only while
-    the test runs; ``rollback`` (for unittest classes) runs after the drain.
+    the test runs; ``finish`` drains it at the test's end, then ``rollback`` (for unittest
+    classes) undoes its writes.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class PhaseHooks:
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
         self._added: list[str] = []
+        self._end: Callable[[], None] | None = None
         self._set_up = _defined(type(test), _SET_UP)
         self._tear_down = _defined(type(test), _TEAR_DOWN)
 
@@ -144,8 +146,12 @@ class PhaseHooks:
         for name in self._added:
             attributes.pop(name, None)
 
+    def ends_with(self, end: Callable[[], None]) -> None:
+        """``end`` is registered as a cleanup: it runs on the test's thread, not in the
+        session it finishes."""
+        self._end = end
+
     def callSetUp(self) -> None:
-        self.test.addCleanup(self.finish)
         if self.enter_atomics is not None:
             self.rollback = self.enter_atomics()
         self.session = self.open_session()
@@ -175,7 +181,7 @@ class PhaseHooks:
             self.session.call(getattr(self.test, name))
 
     def callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        if function == self.finish or self.session is None or self.session.finished:
+        if function is self._end or self.session is None or self.session.finished:
             function(*args, **kwargs)
         else:
             self.session.call(function, *args, **kwargs)

@@ -189,7 +189,7 @@ class Watchdog:
         raise TestTimeoutError(armed.report)
 
     def check(self, armed: Armed) -> None:
-        """The test's last cleanup: fail it for the timeout if nothing else did.
+        """At the end of the test: fail it for the timeout if nothing else did.
 
         When the timeout surfaced as another error (a cancelled query raises the driver's
         own), the report is printed beside it rather than counted as a second error.

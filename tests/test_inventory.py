@@ -200,7 +200,30 @@ class UnittestPrivates(SimpleTestCase):
         source = inspect.getsource(unittest.TestCase.run)
         for name in ("_callSetUp", "_callTestMethod", "_callTearDown"):
             self.assertIn(name, source)
-        self.assertIn("_callCleanup", inspect.getsource(unittest.TestCase.doCleanups))
+        do_cleanups = unittest.TestCase.doCleanups
+        original = getattr(do_cleanups, "arunner_original", do_cleanups)  # arunner runs this
+        self.assertIn("_callCleanup", inspect.getsource(original))
+
+    def test_run_ends_with_do_cleanups(self):
+        self.assertIn("self.doCleanups()", inspect.getsource(unittest.TestCase.run))
+
+    def test_test_part_records_an_error_and_the_test_goes_on(self):
+        reached = []
+
+        class Case(unittest.TestCase):
+            def test_it(self):
+                with inventory.test_part(self):
+                    raise ValueError("recorded")
+                reached.append(True)
+
+        result = unittest.TestResult()
+        Case("test_it").run(result)
+        self.assertEqual(reached, [True])
+        self.assertEqual(len(result.errors), 1)
+        self.assertIn("ValueError: recorded", result.errors[0][1])
+
+    def test_no_test_part_outside_run(self):
+        self.assertIsNone(inventory.test_part(unittest.TestCase()))
 
     def test_isolated_asyncio_loop_setup_names(self):
         for name in inventory.ISOLATED_ASYNCIO_SETUP:
