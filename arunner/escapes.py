@@ -128,6 +128,10 @@ class Scope:
         return self.mode == "open"
 
 
+#: The guard's scope between tests: no test, nothing charged (``_charge`` needs a test id).
+_BETWEEN_TESTS = Scope(None, "strict")
+
+
 def test_mode(test: Any, open: bool, default: str) -> tuple[str, str | None]:
     """The test's mode and, for a bad class attribute, the error to fail it with."""
     if open:
@@ -152,7 +156,7 @@ class ThreadGuard:
         self.home = threading.get_ident()
         self.aliases = frozenset(aliases)
         self.threads = threads
-        self.scope = Scope(None, "strict")
+        self.scope = _BETWEEN_TESTS
         self._foreign: set[BaseDatabaseWrapper] = set()
 
     def install(self) -> None:
@@ -170,8 +174,8 @@ class ThreadGuard:
         """Start guarding ``test``: ``open`` for tests that commit, ``mode`` the run's;
         ``test_id`` when the caller has it already."""
         chosen, problem = test_mode(test, open, mode)
-        started = self.threads.started if self.threads is not None else ()
-        scope = Scope(test_id or test.id(), chosen, frozenset(started) if started else frozenset())
+        earlier = self.threads.before_now() if self.threads is not None else frozenset()
+        scope = Scope(test_id or test.id(), chosen, earlier)
         if problem is not None:
             scope.failures.append(OptionError(problem))
         self.scope = scope
@@ -187,8 +191,9 @@ class ThreadGuard:
             if scope.route is not None:
                 scope.failures += map(EscapedQueryError, scope.route.end())
         finally:
-            self.scope = Scope(None, "strict")
-            self.close_foreign()
+            self.scope = _BETWEEN_TESTS
+            if self._foreign:
+                self.close_foreign()
         if scope.failures:
             first = scope.failures[0]
             more = len(scope.failures) - 1

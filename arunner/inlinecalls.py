@@ -55,8 +55,15 @@ def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> An
     if foreign:
         context.run(_rehome, foreign)
     try:
+        if inventory.plain_thread_handler(wrapper):
+            # asgiref's own handler, less the re-raise of the exception being handled: the
+            # call runs inside the caller's frames here, so it sees that exception anyway.
+            inventory.note_caller_loop(loop)
+            return executor.call_detached(loop, context.run, wrapper.func, *args, **kwargs)
         child = functools.partial(wrapper.func, *args, **kwargs)
-        return executor.call(inventory.run_thread_handler, wrapper, loop, context.run, child)
+        return executor.call_detached(
+            loop, inventory.run_thread_handler, wrapper, loop, context.run, child
+        )
     finally:
         _copy_back(context)
         inventory.end_thread_sensitive_call(wrapper)

@@ -189,13 +189,23 @@ class InlineExecutor(Executor):
 
     def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` now, with the running loop detached, and return what it returns."""
+        return self.call_detached(inventory.get_running_loop_or_none(), fn, *args, **kwargs)
+
+    def call_detached(
+        self,
+        loop: asyncio.AbstractEventLoop | None,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        **kwargs: Any,
+    ) -> T:
+        """``call`` for a caller that knows the running loop already."""
         if threading.get_ident() != self.owner_ident:
             raise OutsideTestError(
                 "arunner: a thread-sensitive call reached the inline executor from "
                 f"thread {threading.current_thread().name!r}, not the test's thread"
             )
         _check_owner(self.active)
-        loop = inventory.get_running_loop_or_none()
         inventory.set_running_loop(None)
         try:
             return fn(*args, **kwargs)

@@ -49,6 +49,9 @@ class Started:
         return f"{self.kind} {self.name} (created at {self.site})"
 
 
+_NO_THREADS: frozenset[threading.Thread] = frozenset()
+
+
 class ThreadWatch:
     """Records the threads started while a test runs, with where they were started.
 
@@ -59,6 +62,8 @@ class ThreadWatch:
     def __init__(self) -> None:
         self.recording: list[tuple[threading.Thread, str]] | None = None
         self.started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+        #: Whether any test started a thread yet: asked before every test.
+        self._any = False
         self._original_start: Any = None
 
     def install(self) -> None:
@@ -71,12 +76,17 @@ class ThreadWatch:
             module = frame.f_globals.get("__name__", "")
             if not module.startswith(_POOL_MODULES):
                 watch.started.add(thread)
+                watch._any = True
                 if watch.recording is not None:
                     site = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
                     watch.recording.append((thread, site))
 
         self._original_start = original
         threading.Thread.start = start  # type: ignore[method-assign]
+
+    def before_now(self) -> frozenset[threading.Thread]:
+        """The threads tests started so far that are still referenced."""
+        return frozenset(self.started) if self._any else _NO_THREADS
 
     def alive(self) -> list[threading.Thread]:
         """Threads tests started that are still running."""

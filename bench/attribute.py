@@ -83,6 +83,9 @@ class _BareRun:
         attributes["_callTestMethod"] = lambda method: bridge().run(coroutine_function(test))
         attributes[name] = lambda: None
 
+    def finish(self) -> None:
+        """Nothing to drain: no session ran."""
+
     def uninstall(self) -> None:
         vars(self.test).pop("_callTestMethod", None)
 

@@ -7,6 +7,7 @@ asyncio changes it. CI runs them on the oldest and newest supported releases.
 import asyncio
 import contextvars
 import inspect
+import os
 import sys
 import threading
 import unittest
@@ -20,6 +21,7 @@ from asgiref.sync import (
     async_to_sync,
     sync_to_async,
 )
+from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.test import SimpleTestCase, TestCase
 from django.test import runner as django_runner
@@ -128,6 +130,60 @@ class SyncToAsyncPrivates(SimpleTestCase):
             self.assertIsNone(asyncio.run(main()))
         finally:
             executor.shutdown()
+
+    def test_async_to_sync_executor_reads_the_local(self):
+        """The direct read agrees with ``AsyncToSync.executors.current``: set, unset, and
+        seen from another thread (whose context is a copy of this one's)."""
+        marker = object()
+
+        def check():
+            before = inventory.async_to_sync_executor()
+            AsyncToSync.executors.current = marker
+            here = inventory.async_to_sync_executor()
+            context = contextvars.copy_context()
+            elsewhere = ThreadPoolExecutor(1)
+            try:
+                there = elsewhere.submit(context.run, inventory.async_to_sync_executor).result()
+                asgiref_there = elsewhere.submit(
+                    context.run, getattr, AsyncToSync.executors, "current", None
+                ).result()
+            finally:
+                elsewhere.shutdown()
+            return before, here, there, asgiref_there
+
+        before, here, there, asgiref_there = contextvars.Context().run(check)
+        self.assertIsNone(before)
+        self.assertIs(here, marker)
+        self.assertIsNone(there)
+        self.assertIsNone(asgiref_there)
+
+    def test_plain_thread_handler(self):
+        self.assertTrue(inventory.plain_thread_handler(sync_to_async(int)))
+        self.assertFalse(inventory.plain_thread_handler(database_sync_to_async(int)))
+
+    def test_note_caller_loop_is_what_asgirefs_thread_handler_sets(self):
+        source = inspect.getsource(SyncToAsync.thread_handler)
+        for line in (
+            "self.threadlocal.main_event_loop = loop",
+            "self.threadlocal.main_event_loop_pid = os.getpid()",
+            "self.threadlocal.task_context = task_context",
+        ):
+            self.assertIn(line, source)
+        loop = object()
+
+        def check():
+            inventory.note_caller_loop(loop)
+            local = SyncToAsync.threadlocal
+            return local.main_event_loop, local.main_event_loop_pid, local.task_context
+
+        elsewhere = ThreadPoolExecutor(1)
+        try:
+            noted, pid, tasks = elsewhere.submit(check).result()
+        finally:
+            elsewhere.shutdown()
+        self.assertIs(noted, loop)
+        self.assertEqual(pid, os.getpid())
+        self.assertEqual(tasks, [])
 
     def test_plain_thread_sensitive(self):
         self.assertTrue(inventory.plain_thread_sensitive(sync_to_async(int)))
