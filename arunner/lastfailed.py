@@ -74,21 +74,25 @@ class LastFailed:
         return chosen, f"running {len(chosen)} recorded failure(s) only"
 
     def add(self, report: TestReport) -> None:
-        self.ran.add(report.test_id)
+        if self.previous:  # what ran matters only for clearing earlier entries
+            self.ran.add(report.test_id)
         if report.failed:
             self.failed.add(report.test_id)
 
     def summary(self, stream: TextIO, verbosity: int) -> None:
         pass
 
-    def close(self) -> None:
-        # A class or module recorded for a setUpClass/setUpModule error counts as run when
-        # any of its tests ran.
+    def _reached(self) -> set[str]:
+        """The tests that ran, and the classes and modules they belong to: a class or module
+        recorded for a setUpClass/setUpModule error counts as run when any of its tests ran."""
         reached = set(self.ran)
         for test_id in self.ran:
             parts = test_id.split(".")
             reached.update(".".join(parts[:end]) for end in range(1, len(parts)))
-        recorded = (self.previous - reached) | self.failed
+        return reached
+
+    def close(self) -> None:
+        recorded = (self.previous - self._reached()) | self.failed
         if not recorded and not self.path.exists():
             return  # nothing to remember: leave the project as it was
         self.path.parent.mkdir(parents=True, exist_ok=True)
