@@ -23,6 +23,7 @@ import asyncio
 import contextvars
 import functools
 from collections.abc import Callable, Coroutine
+from types import MethodType
 from typing import Any
 
 from . import inventory
@@ -85,13 +86,56 @@ def _copy_back(context: contextvars.Context) -> None:
             var.set(value)
 
 
+def constructing(original: Callable[..., None]) -> Callable[..., None]:
+    """A ``SyncToAsync.__init__`` that builds the wrapper of a bound method from what
+    ``original`` built for another bound method of the same function.
+
+    Every ``a*`` ORM call wraps a fresh bound method (``sync_to_async(self.count)``), and
+    asgiref's checks and ``functools.update_wrapper`` cost as much as serving the call. What
+    they produce depends only on the function and its attributes (which ``update_wrapper``
+    copies), apart from ``inventory.PER_CALLABLE``. Any other callable or arguments, and a
+    function whose attributes changed, go to ``original``.
+    """
+    known: dict[Any, tuple[dict[str, Any], dict[str, Any]] | None] = {}
+
+    def __init__(
+        self: Any,
+        func: Any,
+        thread_sensitive: bool = True,
+        executor: Any = None,
+        context: Any = None,
+    ) -> None:
+        if type(func) is not MethodType or not (
+            thread_sensitive is True and executor is None and context is None
+        ):
+            original(self, func, thread_sensitive, executor, context)
+            return
+        function = func.__func__
+        entry = known.get(function, _MISSING)
+        if entry is _MISSING or entry is None or entry[1] != vars(function):  # type: ignore[index]
+            original(self, func)
+            state = inventory.function_state(self, func)
+            known[function] = None if state is None else (state, dict(vars(function)))
+            return
+        attributes = vars(self)
+        attributes.update(entry[0])  # type: ignore[index]
+        attributes["func"] = attributes["__wrapped__"] = func
+        attributes["__self__"] = func.__self__
+
+    return __init__
+
+
 class Installed:
-    """The serving ``SyncToAsync.__call__`` in place until ``undo``, which puts back the one
-    it replaced (asgiref's, or a wrapper another library installed)."""
+    """The serving ``SyncToAsync.__call__`` and the constructor above in place until
+    ``undo``, which puts back what they replaced (asgiref's, or a wrapper another library
+    installed)."""
 
     def __init__(self) -> None:
         self.replaced = inventory.sync_to_async_call()
+        self.replaced_init = inventory.sync_to_async_init()
         inventory.set_sync_to_async_call(serving(self.replaced))
+        inventory.set_sync_to_async_init(constructing(self.replaced_init))
 
     def undo(self) -> None:
+        inventory.set_sync_to_async_init(self.replaced_init)
         inventory.set_sync_to_async_call(self.replaced)

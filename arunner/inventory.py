@@ -68,6 +68,38 @@ def async_to_sync_executor() -> Any:
     return storage.data.get("current")
 
 
+#: asgiref's own ``SyncToAsync.__init__``; ``inlinecalls`` stands in for it during a run.
+SYNC_TO_ASYNC_INIT: Callable[..., None] = SyncToAsync.__init__
+
+
+def sync_to_async_init() -> Callable[..., None]:
+    return SyncToAsync.__init__
+
+
+def set_sync_to_async_init(init: Callable[..., None]) -> None:
+    SyncToAsync.__init__ = init  # type: ignore[method-assign]
+
+
+#: The attributes asgiref's ``SyncToAsync.__init__`` sets from the callable itself rather
+#: than from its function: the callable, ``functools.update_wrapper``'s ``__wrapped__``, and a
+#: bound method's instance.
+PER_CALLABLE = ("func", "__wrapped__", "__self__")
+
+
+def function_state(wrapper: Any, method: Any) -> dict[str, Any] | None:
+    """What ``SyncToAsync(method)`` holds for any bound method of the same function: its
+    attributes without ``PER_CALLABLE``. None when those are not exactly what they should
+    be, so the state may depend on the instance."""
+    attributes = vars(wrapper)
+    if (
+        attributes.get("func") is not method
+        or attributes.get("__wrapped__") is not method
+        or attributes.get("__self__") is not method.__self__
+    ):
+        return None
+    return {name: value for name, value in attributes.items() if name not in PER_CALLABLE}
+
+
 def thread_sensitive_executor(wrapper: Any) -> Any:
     """The executor asgiref's ``SyncToAsync`` would pick for a thread-sensitive call of
     ``wrapper`` made here, when it comes from a ``ThreadSensitiveContext`` (its map

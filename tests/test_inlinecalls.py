@@ -254,19 +254,87 @@ class ServedInPlace(InlineOnly, TestCase):
         self.assertIsInstance(self.outside, OutsideTestError)
 
 
+class Named:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"Named({self.name!r})"
+
+    def get(self, suffix=""):
+        return self.name + suffix
+
+
+def wrapper_state(wrapper):
+    return {k: v for k, v in vars(wrapper).items() if k not in inventory.PER_CALLABLE}
+
+
+class Constructing(InlineOnly, SimpleTestCase):
+    """Wrappers of bound methods built from an earlier wrapper of the same function are the
+    ones asgiref builds."""
+
+    def setUp(self):
+        class Fresh(Named):  # a function no wrapper was built for yet
+            def get(self, suffix=""):
+                return self.name + suffix
+
+        self.first, self.second = Fresh("first"), Fresh("second")
+
+    def test_the_second_wrapper_is_asgirefs(self):
+        by_asgiref = sync_to_async(self.first.get)
+        built = sync_to_async(self.second.get)
+        self.assertEqual(wrapper_state(built), wrapper_state(by_asgiref))
+        for name in ("func", "__wrapped__"):
+            self.assertEqual(getattr(built, name), self.second.get)
+        self.assertIs(built.__self__, self.second)
+        self.assertEqual(built.__name__, "get")
+        self.assertEqual(asyncio.run(built("!")), "second!")
+        self.assertEqual(asyncio.run(by_asgiref("?")), "first?")
+
+    def test_changed_function_attributes_are_copied_again(self):
+        sync_to_async(self.first.get)
+        type(self.first).get.marked = "later"
+        self.assertEqual(sync_to_async(self.second.get).marked, "later")
+
+    def test_other_arguments_and_callables_go_to_asgiref(self):
+        sync_to_async(self.first.get)
+        pool = ThreadPoolExecutor(1)
+        self.addCleanup(pool.shutdown)
+        own = sync_to_async(self.second.get, thread_sensitive=False, executor=pool)
+        self.assertIs(own._executor, pool)
+        self.assertFalse(own._thread_sensitive)
+        context = contextvars.copy_context()
+        self.assertIs(sync_to_async(self.second.get, context=context).context, context)
+
+        async def coroutine_method(self):
+            return None
+
+        type(self.first).later = coroutine_method
+        with self.assertRaises(TypeError):
+            sync_to_async(self.first.later)
+
+
 class InstalledForTheRun(InlineOnly, SimpleTestCase):
     def test_undo_puts_back_what_was_replaced(self):
         serving = SyncToAsync.__call__
+        constructing = SyncToAsync.__init__
 
         async def wrapped(wrapper, *args, **kwargs):
             return "wrapped"
 
+        def init(wrapper, func, *args, **kwargs):
+            constructing(wrapper, func, *args, **kwargs)
+
         try:
             inventory.set_sync_to_async_call(wrapped)
+            inventory.set_sync_to_async_init(init)
             installed = inlinecalls.Installed()
             self.assertEqual(SyncToAsync.__call__.__module__, inlinecalls.__name__)
+            self.assertEqual(SyncToAsync.__init__.__module__, inlinecalls.__name__)
             self.assertEqual(asyncio.run(sync_to_async(int)()), "wrapped")
             installed.undo()
             self.assertIs(SyncToAsync.__call__, wrapped)
+            self.assertIs(SyncToAsync.__init__, init)
         finally:
             inventory.set_sync_to_async_call(serving)
+            inventory.set_sync_to_async_init(constructing)

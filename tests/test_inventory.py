@@ -157,6 +157,39 @@ class SyncToAsyncPrivates(SimpleTestCase):
         self.assertIsNone(there)
         self.assertIsNone(asgiref_there)
 
+    def test_a_wrapper_holds_its_function_and_the_per_callable_attributes(self):
+        """What ``inlinecalls.constructing`` relies on: asgiref's own ``__init__`` gives
+        wrappers of two bound methods of one function the same state, apart from
+        ``PER_CALLABLE``, and takes the arguments it is given."""
+        self.assertEqual(
+            list(inspect.signature(inventory.SYNC_TO_ASYNC_INIT).parameters),
+            ["self", "func", "thread_sensitive", "executor", "context"],
+        )
+
+        class Owner:
+            def __init__(self, name):
+                self.name = name
+
+            def __repr__(self):
+                return self.name
+
+            def method(self):
+                return self.name
+
+        one, two = Owner("one"), Owner("two")
+        wrappers, states = [], []
+        for owner in (one, two):
+            method = owner.method
+            wrapper = SyncToAsync.__new__(SyncToAsync)
+            inventory.SYNC_TO_ASYNC_INIT(wrapper, method)
+            wrappers.append(wrapper)
+            states.append(inventory.function_state(wrapper, method))
+        self.assertIsNotNone(states[0])
+        self.assertEqual(states[0], states[1])
+        self.assertEqual(wrappers[1].func, two.method)
+        self.assertIs(wrappers[1].__self__, two)
+        self.assertIsNone(inventory.function_state(wrappers[0], two.method))
+
     def test_plain_thread_handler(self):
         self.assertTrue(inventory.plain_thread_handler(sync_to_async(int)))
         self.assertFalse(inventory.plain_thread_handler(database_sync_to_async(int)))
