@@ -146,8 +146,8 @@ class RunContext:
                 self.threads.uninstall()
                 self.guard.uninstall()
                 self.protection.uninstall()
-                _undo_end_test()
         finally:
+            _undo_end_test()
             if self._inline_calls is not None:
                 self._inline_calls.undo()
                 self._inline_calls = None
