@@ -12,8 +12,10 @@ Usage::
 
     python bench/inprocess.py [--rounds 15] [-n 1000] [--out PATH] [--arunner CHECKOUT]
 
-``--arunner`` imports arunner from another checkout, for a before/after comparison
-(``git worktree add /tmp/before REV``, then ``--arunner /tmp/before``).
+``--arunner`` imports arunner from another checkout. ``--against`` also loads another
+checkout's arunner, as the package ``arunner_before``, and adds its runs of both suites to
+the alternation: a before/after comparison within one process, which machine load cannot
+tilt (``git worktree add /tmp/before REV``, then ``--against /tmp/before``).
 
 Stdlib plus Django and arunner; SQLite only.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import statistics
@@ -62,20 +65,36 @@ def setup(project: Path) -> Callable[[], None]:
     return lambda: runner.teardown_databases(old)
 
 
-def run_round(shape: str, under_arunner: bool) -> float:
+def load_before(checkout: Path) -> str:
+    """Import ``checkout``'s arunner as the package ``arunner_before``; return that name."""
+    name = "arunner_before"
+    package = checkout.resolve() / "arunner"
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no arunner package in {checkout}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return name
+
+
+def run_round(shape: str, under_arunner: bool, package: str = "arunner") -> float:
     """Run one fresh suite of ``shape`` the way ``manage.py test`` would (the runner's own
-    ``run_suite``, quiet); return microseconds per test."""
+    ``run_suite``, quiet), under ``package``'s runner or DiscoverRunner; return microseconds
+    per test."""
     from django.test.runner import DiscoverRunner
     from django.test.utils import iter_test_cases
 
-    from arunner import AsyncDiscoverRunner
-    from arunner.suite import AsyncTestSuite
+    arunner = sys.modules.get(package) or __import__(package)
+    suite_module = importlib.import_module(f"{package}.suite")
 
     tests = list(
         iter_test_cases(unittest.defaultTestLoader.loadTestsFromName(f"{APP}.test_{shape}"))
     )
-    runner_class = AsyncDiscoverRunner if under_arunner else DiscoverRunner
-    suite = (AsyncTestSuite if under_arunner else unittest.TestSuite)(tests)
+    runner_class = arunner.AsyncDiscoverRunner if under_arunner else DiscoverRunner
+    suite = (suite_module.AsyncTestSuite if under_arunner else unittest.TestSuite)(tests)
     runner = runner_class(verbosity=0, interactive=False)
     with contextlib.redirect_stderr(io.StringIO()):
         started = perf_counter()
@@ -86,11 +105,15 @@ def run_round(shape: str, under_arunner: bool) -> float:
     return elapsed / result.testsRun * 1e6
 
 
-def measure(rounds: int) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+def measure(rounds: int, before: str | None = None) -> dict[str, list[float]]:
+    variants = {name: (shape, under, "arunner") for name, (shape, under) in VARIANTS.items()}
+    if before is not None:
+        variants["before-sync"] = ("sync", True, before)
+        variants["before-async"] = ("async", True, before)
+    samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
-        for name, (shape, under_arunner) in VARIANTS.items():
-            samples[name].append(run_round(shape, under_arunner))
+        for name, (shape, under_arunner, package) in variants.items():
+            samples[name].append(run_round(shape, under_arunner, package))
     return samples
 
 
@@ -121,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--tests", type=int, default=1000)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--arunner", type=Path, help="import arunner from this checkout")
+    parser.add_argument(
+        "--against", type=Path, help="also time this checkout's arunner, in alternation"
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve() if args.out is not None else None  # setup changes directory
     if args.arunner is not None:
@@ -129,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         project = generate(Path(tmp), ["sync", "async"], args.tests)
         teardown = setup(project)
         try:
-            samples = measure(args.rounds)
+            before = load_before(args.against) if args.against is not None else None
+            samples = measure(args.rounds, before)
         finally:
             teardown()
     command = "python bench/inprocess.py " + " ".join(argv if argv is not None else sys.argv[1:])
