@@ -92,11 +92,12 @@ def constructing(original: Callable[..., None]) -> Callable[..., None]:
 
     Every ``a*`` ORM call wraps a fresh bound method (``sync_to_async(self.count)``), and
     asgiref's checks and ``functools.update_wrapper`` cost as much as serving the call. What
-    they produce depends only on the function and its attributes (which ``update_wrapper``
-    copies), apart from ``inventory.PER_CALLABLE``. Any other callable or arguments, and a
-    function whose attributes changed, go to ``original``.
+    they produce depends only on the function, apart from ``inventory.PER_CALLABLE``: on the
+    attributes ``update_wrapper`` copies from it, which are compared at each call. Subclasses
+    (their ``__init__`` may keep state of its own), any other callable or arguments, and a
+    function whose copied attributes changed go to ``original``.
     """
-    known: dict[Any, tuple[dict[str, Any], dict[str, Any]] | None] = {}
+    known: dict[Any, tuple[dict[str, Any], Any] | None] = {}
 
     def __init__(
         self: Any,
@@ -105,17 +106,20 @@ def constructing(original: Callable[..., None]) -> Callable[..., None]:
         executor: Any = None,
         context: Any = None,
     ) -> None:
-        if type(func) is not MethodType or not (
-            thread_sensitive is True and executor is None and context is None
+        if (
+            type(func) is not MethodType
+            or not inventory.is_plain_sync_to_async(self)
+            or not (thread_sensitive is True and executor is None and context is None)
         ):
             original(self, func, thread_sensitive, executor, context)
             return
         function = func.__func__
+        copied = inventory.copied_by_update_wrapper(function)
         entry = known.get(function, _MISSING)
-        if entry is _MISSING or entry is None or entry[1] != vars(function):  # type: ignore[index]
+        if entry is _MISSING or entry is None or entry[1] != copied:  # type: ignore[index]
             original(self, func)
-            state = inventory.function_state(self, func)
-            known[function] = None if state is None else (state, dict(vars(function)))
+            state = None if copied is None else inventory.function_state(self, func)
+            known[function] = None if state is None else (state, copied)
             return
         attributes = vars(self)
         attributes.update(entry[0])  # type: ignore[index]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio.events
 import contextvars
+import functools
+import operator
 import os
 import sys
 import threading
@@ -84,6 +86,25 @@ def set_sync_to_async_init(init: Callable[..., None]) -> None:
 #: than from its function: the callable, ``functools.update_wrapper``'s ``__wrapped__``, and a
 #: bound method's instance.
 PER_CALLABLE = ("func", "__wrapped__", "__self__")
+
+
+_COPIED = operator.attrgetter(*functools.WRAPPER_ASSIGNMENTS)
+
+
+def is_plain_sync_to_async(wrapper: Any) -> bool:
+    return type(wrapper) is SyncToAsync
+
+
+def copied_by_update_wrapper(function: Any) -> Any:
+    """What ``functools.update_wrapper`` copies from ``function`` (its assignments and its
+    ``__dict__``), or None for a function it cannot be read from, such as a builtin."""
+    attributes = getattr(function, "__dict__", None)
+    if attributes is None:
+        return None
+    try:
+        return _COPIED(function), dict(attributes)
+    except AttributeError:
+        return None
 
 
 def function_state(wrapper: Any, method: Any) -> dict[str, Any] | None:

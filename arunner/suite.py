@@ -55,10 +55,14 @@ def _make_class_hook_sync(cls: type, name: str) -> None:
     setattr(cls, name, classmethod(hook))
 
 
+#: The instance attribute that holds a test's ``_Ending`` from ``before_test`` to its end:
+#: kept with the test, so a suite run inside a test does not replace it.
+_ENDING = "_arunner_ending"
+
+
 class _Ending(NamedTuple):
     """What the end of one test takes care of."""
 
-    test: unittest.TestCase
     scope: escapes.Scope
     hooks: testcase.PhaseHooks | None
     armed: timeouts.Armed | None
@@ -117,11 +121,9 @@ class RunContext:
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
         self._inline_calls: inlinecalls.Installed | None = None
-        self._ending: _Ending | None = None
         self._ends_after_cleanups = False
 
     def __enter__(self) -> RunContext:
-        unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
         self.protection.install()
         self.guard.install()
         self.threads.install()
@@ -129,6 +131,7 @@ class RunContext:
         self.diagnostics.install()
         if self.config.executor == "inline":
             self._inline_calls = inlinecalls.Installed()
+        unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
         RunContext.active = self
         return self
 
@@ -172,7 +175,7 @@ class RunContext:
         self._session = None
         limit = timeouts.limit_for(test, self.config.timeout)
         armed = self._time_limit(test, test_id, limit) if limit > 0 else None
-        self._ending = _Ending(test, scope, hooks, armed)
+        vars(test)[_ENDING] = _Ending(scope, hooks, armed)
         if not self._ends_after_cleanups:
             end = functools.partial(self.end_test, test)
             if hooks is not None:
@@ -189,17 +192,19 @@ class RunContext:
         return testcase.PhaseHooks(test, lambda: self._open_session(test), atomics)
 
     def end_test(self, test: unittest.TestCase) -> None:
-        """After the test's own cleanups: drain a coroutine test and roll it back, then its
-        time limit, what it triggered, the connections its threads used, and the phase hooks
-        on the instance. Each step runs even when an earlier one fails."""
-        ending = self._ending
-        if ending is None or ending.test is not test:
+        """After the test's own cleanups: drain a coroutine test and roll it back (and run the
+        cleanups its leftover tasks added), then its time limit, what it triggered, the
+        connections its threads used, and the phase hooks on the instance. Each step runs even
+        when an earlier one fails."""
+        ending = vars(test).pop(_ENDING, None)
+        if ending is None:
             return
-        self._ending = None
         hooks = ending.hooks
         try:
             if hooks is not None:
                 _in_test(test, hooks.finish)
+                if inventory.cleanup_count(test):
+                    test.doCleanups()
         finally:
             try:
                 if ending.armed is not None:

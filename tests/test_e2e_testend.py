@@ -13,7 +13,9 @@ from django.test import SimpleTestCase
 from tests.e2e import Project, run_command
 
 ENDS = """
+import asyncio
 import threading
+import unittest
 
 from django.test import TestCase
 
@@ -62,7 +64,52 @@ class OwnDoCleanups(TestCase):
         self.assertEqual(await Item.objects.acount(), 0)
 
 
-class AfterBoth(TestCase):
+class OwnDoCleanupsUnittest(unittest.TestCase):
+    databases = {"default"}
+
+    def doCleanups(self):
+        while self._cleanups:
+            function, args, kwargs = self._cleanups.pop()
+            function(*args, **kwargs)
+
+    async def test_a_write_is_rolled_back_by_arunner(self):
+        await Item.objects.acreate(name="unittest")
+
+    async def test_b_nothing_is_left(self):
+        self.assertEqual(await Item.objects.acount(), 0)
+
+
+class RunsASuite(TestCase):
+    def test_its_own_end_still_comes(self):
+        from arunner.suite import AsyncTestSuite
+
+        class Inner(unittest.TestCase):
+            def test_inner(self):
+                pass
+
+        swallowed_worker_write()
+        inner = unittest.TestResult()
+        AsyncTestSuite([Inner("test_inner")]).run(inner)
+        self.assertEqual((inner.testsRun, inner.wasSuccessful()), (1, True))
+
+
+CLEANED = []
+
+
+class LateCleanup(TestCase):
+    async def test_a_a_drained_task_adds_a_cleanup(self):
+        async def late():
+            await asyncio.sleep(0)
+            self.addCleanup(CLEANED.append, "late")
+
+        self.addCleanup(CLEANED.append, "own")  # so the drain comes at the test's end
+        asyncio.get_running_loop().create_task(late())
+
+    def test_b_both_cleanups_ran(self):
+        self.assertEqual(CLEANED, ["own", "late"])
+
+
+class AfterAll(TestCase):
     def test_nothing_was_committed(self):
         self.assertEqual(Item.objects.count(), 0)
 """
@@ -103,10 +150,11 @@ class TestEnd(SimpleTestCase):
             for name in (
                 "EndsAfterCleanups.test_a_write_in_a_cleanup_fails_the_test",
                 "OwnDoCleanups.test_a_worker_write_fails_the_test",
+                "RunsASuite.test_its_own_end_still_comes",
             ):
                 self.assertRegex(out, rf"ERROR: \w+ \([\w.]+{name}\)\n-+\n(.*\n)*?.*Escaped")
-            self.assertEqual(out.count("EscapedQueryError: arunner refused"), 2, out)
-            self.assertEqual(run.closing_line, "4 passed, 2 failed, 0 skipped")
+            self.assertEqual(out.count("EscapedQueryError: arunner refused"), 3, out)
+            self.assertEqual(run.closing_line, "8 passed, 3 failed, 0 skipped")
             self.assertEqual(project.test_dbs_left(), [], out)
 
     def test_suite_debug_ends_the_test_too(self):

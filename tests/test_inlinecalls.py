@@ -11,6 +11,7 @@ import sys
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
+from types import MethodType
 from unittest import mock
 
 from asgiref.local import Local
@@ -282,7 +283,8 @@ class Constructing(InlineOnly, SimpleTestCase):
 
     def test_the_second_wrapper_is_asgirefs(self):
         by_asgiref = sync_to_async(self.first.get)
-        built = sync_to_async(self.second.get)
+        with mock.patch("functools.update_wrapper", side_effect=AssertionError("asgiref")):
+            built = sync_to_async(self.second.get)
         self.assertEqual(wrapper_state(built), wrapper_state(by_asgiref))
         for name in ("func", "__wrapped__"):
             self.assertEqual(getattr(built, name), self.second.get)
@@ -295,6 +297,23 @@ class Constructing(InlineOnly, SimpleTestCase):
         sync_to_async(self.first.get)
         type(self.first).get.marked = "later"
         self.assertEqual(sync_to_async(self.second.get).marked, "later")
+        type(self.first).get.__doc__ = "changed"
+        self.assertEqual(sync_to_async(self.second.get).__doc__, "changed")
+
+    def test_a_subclass_keeps_its_own_state(self):
+        class Tagged(SyncToAsync):
+            def __init__(self, func, tag):
+                self.tag = tag
+                super().__init__(func)
+
+        self.assertEqual(Tagged(self.first.get, "one").tag, "one")
+        self.assertEqual(Tagged(self.second.get, "two").tag, "two")
+        self.assertFalse(hasattr(sync_to_async(self.second.get), "tag"))
+
+    def test_a_bound_builtin_is_wrapped_as_by_asgiref(self):
+        bound = MethodType(len, [1, 2])
+        for _ in range(2):
+            self.assertEqual(asyncio.run(sync_to_async(bound)()), 2)
 
     def test_other_arguments_and_callables_go_to_asgiref(self):
         sync_to_async(self.first.get)
