@@ -95,7 +95,7 @@ class TestSession:
         return self.run(phase_coroutine(fn, *args, **kwargs))
 
     def finish(self) -> None:
-        """Drain what the test left running, then leave the context (the test's last cleanup)."""
+        """Drain what the test left running, then leave the context (at the test's end)."""
         try:
             if self._drained is None:
                 self._drained = self._run_phase(self._drain_phase())
