@@ -85,8 +85,8 @@ def _then_end_test(do_cleanups: Callable[[unittest.TestCase], Any]) -> Callable[
     """``TestCase.doCleanups`` followed by the end of the test arunner prepared.
 
     ``TestCase.run`` calls it once the test's own cleanups are due, so the end comes after all
-    of them, as a cleanup registered before ``setUp`` would; a cleanup costs every test more
-    than everything else arunner does for a sync test.
+    of them, as a cleanup registered before ``setUp`` would, without unittest's bookkeeping
+    for one more cleanup (an outcome executor around it) on every test.
     """
 
     def doCleanups(test: unittest.TestCase) -> Any:
