@@ -26,6 +26,8 @@ from collections.abc import Callable, Coroutine
 from types import MethodType
 from typing import Any
 
+from asgiref.sync import SyncToAsync
+
 from . import inventory
 from .loop import InlineExecutor
 
@@ -108,18 +110,21 @@ def constructing(original: Callable[..., None]) -> Callable[..., None]:
     ) -> None:
         if (
             type(func) is not MethodType
-            or not inventory.is_plain_sync_to_async(self)
+            or type(self) is not SyncToAsync
             or not (thread_sensitive is True and executor is None and context is None)
         ):
             original(self, func, thread_sensitive, executor, context)
             return
         function = func.__func__
-        copied = inventory.copied_by_update_wrapper(function)
+        sources = inventory.update_wrapper_sources(function)
         entry = known.get(function, _MISSING)
-        if entry is _MISSING or entry is None or entry[1] != copied:  # type: ignore[index]
+        if entry is None or sources is None:  # the state may depend on more than the function
             original(self, func)
-            state = None if copied is None else inventory.function_state(self, func)
-            known[function] = None if state is None else (state, copied)
+            return
+        if entry is _MISSING or entry[1] != sources:  # type: ignore[index]
+            original(self, func)
+            state = inventory.function_state(self, func)
+            known[function] = None if state is None else (state, (sources[0], dict(sources[1])))
             return
         attributes = vars(self)
         attributes.update(entry[0])  # type: ignore[index]

@@ -91,18 +91,15 @@ PER_CALLABLE = ("func", "__wrapped__", "__self__")
 _COPIED = operator.attrgetter(*functools.WRAPPER_ASSIGNMENTS)
 
 
-def is_plain_sync_to_async(wrapper: Any) -> bool:
-    return type(wrapper) is SyncToAsync
-
-
-def copied_by_update_wrapper(function: Any) -> Any:
-    """What ``functools.update_wrapper`` copies from ``function`` (its assignments and its
-    ``__dict__``), or None for a function it cannot be read from, such as a builtin."""
+def update_wrapper_sources(function: Any) -> tuple[Any, dict[str, Any]] | None:
+    """What ``functools.update_wrapper`` copies from ``function``: its assignments and its
+    ``__dict__`` (the live one, not a copy), or None for a function it cannot read them from,
+    such as a builtin."""
     attributes = getattr(function, "__dict__", None)
     if attributes is None:
         return None
     try:
-        return _COPIED(function), dict(attributes)
+        return _COPIED(function), attributes
     except AttributeError:
         return None
 

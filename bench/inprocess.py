@@ -87,7 +87,7 @@ def run_round(shape: str, under_arunner: bool, package: str = "arunner") -> floa
     from django.test.runner import DiscoverRunner
     from django.test.utils import iter_test_cases
 
-    arunner = sys.modules.get(package) or __import__(package)
+    arunner = importlib.import_module(package)
     suite_module = importlib.import_module(f"{package}.suite")
 
     tests = list(
