@@ -42,6 +42,7 @@ class Durations:
     """Per-test durations: a table (``count`` not None) and/or a JSON file (``path``)."""
 
     wants_details = False
+    wants_passes = True
 
     def __init__(self, count: int | None, path: str | None) -> None:
         self.count = count

@@ -49,6 +49,7 @@ class JUnitXml:
     """Collects reports; ``close`` writes the file."""
 
     wants_details = True
+    wants_passes = True
 
     def __init__(self, path: str, suite_name: str = "arunner") -> None:
         self.path = Path(path)

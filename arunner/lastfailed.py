@@ -51,6 +51,11 @@ class LastFailed:
         self.ran: set[str] = set()
         self.failed: set[str] = set()
 
+    @property
+    def wants_passes(self) -> bool:
+        """A passing test matters only for clearing an earlier failure."""
+        return bool(self.previous)
+
     def _read(self) -> set[str]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -74,7 +79,7 @@ class LastFailed:
         return chosen, f"running {len(chosen)} recorded failure(s) only"
 
     def add(self, report: TestReport) -> None:
-        if self.previous:  # what ran matters only for clearing earlier entries
+        if self.previous:
             self.ran.add(report.test_id)
         if report.failed:
             self.failed.add(report.test_id)

@@ -109,7 +109,12 @@ class ArunnerResult(ReportRecorder):
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         shown = ColourStream(stream) if self.colour else stream
         super().__init__(
-            shown, descriptions, verbosity, details=self.reporters.wants_details, **kwargs
+            shown,
+            descriptions,
+            verbosity,
+            details=self.reporters.wants_details,
+            passes=self.reporters.wants_passes,
+            **kwargs,
         )
         self.made.append(self)
         self.verbosity = verbosity

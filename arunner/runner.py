@@ -181,8 +181,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._reporters = reports.Reporters(self.make_reporters())
         self._total = suite.countTestCases()
         parallel = getattr(suite, "subsuites", None) is not None
+        reporters = self._reporters
         self._records_locally = not (
-            parallel and workers.install(suite, self._reporters.wants_details)
+            parallel and workers.install(suite, reporters.wants_details, reporters.wants_passes)
         )
         forget = timeouts.at_end_run(self._reporters.close)
         self._made_results: list[unittest.TestResult] = []

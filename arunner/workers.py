@@ -203,16 +203,16 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         self.events.append((EVENT, max(self._position, 0), report))
 
 
-def runner_class(details: bool) -> Any:
+def runner_class(details: bool, passes: bool) -> Any:
     """What ``ParallelTestSuite.runner_class`` should be: picklable, so spawned workers too."""
-    resultclass = functools.partial(RemoteResult, details=details)
+    resultclass = functools.partial(RemoteResult, details=details, passes=passes)
     return functools.partial(RemoteTestRunner, resultclass=resultclass)
 
 
-def install(suite: Any, details: bool) -> bool:
+def install(suite: Any, details: bool, passes: bool) -> bool:
     """Make a ``ParallelTestSuite``'s workers send reports; False when its runner class is
     a custom one that arunner leaves alone."""
     if getattr(suite, "runner_class", None) is not RemoteTestRunner:
         return False
-    suite.runner_class = runner_class(details)
+    suite.runner_class = runner_class(details, passes)
     return True

@@ -243,6 +243,19 @@ class LastFailed(SimpleTestCase):
             data = json.loads((cache / "lastfailed.json").read_text())
             self.assertEqual(data["failed"], [])
 
+    def test_parallel_workers_clear_a_fixed_failure(self):
+        """Workers report passing tests when the record has failures to clear."""
+        with Project({"test_flaky": FLAKY}) as project:
+            (project.root / "broken").touch()
+            run = project.run("--parallel", "2")
+            self.assertEqual(run.closing_line, "3 passed, 1 failed, 0 skipped")
+            record = project.root / ".arunner_cache" / "lastfailed.json"
+            self.assertEqual(len(json.loads(record.read_text())["failed"]), 1)
+            (project.root / "broken").unlink()
+            run = project.run("--parallel", "2")
+            self.assertEqual(run.closing_line, "4 passed, 0 failed, 0 skipped")
+            self.assertEqual(json.loads(record.read_text())["failed"], [])
+
     def test_a_recorded_failure_whose_test_is_gone_is_skipped(self):
         with Project({"test_flaky": FLAKY}) as project:
             cache = project.root / ".arunner_cache"

@@ -1,6 +1,7 @@
 """Unit tests of the command's parts: option generation, config, XML, colour, records."""
 
 import argparse
+import io
 import json
 import shutil
 import tempfile
@@ -11,7 +12,16 @@ from pathlib import Path
 import click
 from django.test import SimpleTestCase
 
-from arunner import collection, commandline, config, junitxml, lastfailed, output, reporting
+from arunner import (
+    collection,
+    commandline,
+    config,
+    junitxml,
+    lastfailed,
+    output,
+    reporting,
+    reports,
+)
 from arunner.errors import ConfigurationError
 from arunner.reports import Problem, TestReport
 
@@ -251,6 +261,80 @@ class LastFailedRecord(SimpleTestCase):
         record.add(report("other.tests.B.test_3", "passed"))  # the class ran clean
         record.close()
         self.assertEqual(lastfailed.LastFailed(directory).previous, set())
+
+
+class Collected:
+    """A reporter that keeps every report it gets."""
+
+    wants_details = False
+
+    def __init__(self, wants_passes: bool) -> None:
+        self.wants_passes = wants_passes
+        self.reports: list[TestReport] = []
+
+    def add(self, report: TestReport) -> None:
+        self.reports.append(report)
+
+
+class PassReports(SimpleTestCase):
+    """A passing test gets a report only when some reporter reads it."""
+
+    class Mixed(unittest.TestCase):
+        def test_passes(self):
+            pass
+
+        def test_fails(self):
+            self.fail("no")
+
+        @unittest.skip("later")
+        def test_skipped(self):
+            pass
+
+        def test_subtests(self):
+            for i in range(2):
+                with self.subTest(i=i):
+                    self.assertLess(i, 1)
+
+    def outcomes(self, *active: Collected) -> dict[str, str]:
+        resultclass = output.result_class(
+            None,
+            reporters=reports.Reporters(active),
+            total=4,
+            colour=False,
+            live=False,
+            records=True,
+            made=[],
+        )
+        result = resultclass(unittest.runner._WritelnDecorator(io.StringIO()), False, 0)
+        unittest.defaultTestLoader.loadTestsFromTestCase(self.Mixed).run(result)
+        self.assertEqual(result.testsRun, 4)
+        return {r.name: r.outcome for r in active[0].reports}
+
+    def test_no_reporter_reads_passes(self):
+        self.assertEqual(
+            self.outcomes(Collected(False)),
+            {"test_fails": "failed", "test_skipped": "skipped", "test_subtests": "failed"},
+        )
+
+    def test_one_reporter_reads_passes(self):
+        quiet, reading = Collected(False), Collected(True)
+        everything = {
+            "test_passes": "passed",
+            "test_fails": "failed",
+            "test_skipped": "skipped",
+            "test_subtests": "failed",
+        }
+        self.assertEqual(self.outcomes(quiet, reading), everything)
+        self.assertEqual({r.name: r.outcome for r in reading.reports}, everything)
+
+    def test_last_failed_reads_passes_only_to_clear_failures(self):
+        directory = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, directory)
+        record = lastfailed.LastFailed(directory)
+        self.assertFalse(record.wants_passes)
+        record.add(TestReport("app.tests.A.test_1", "", "", None, None, "failed", 0.0))
+        record.close()
+        self.assertTrue(lastfailed.LastFailed(directory).wants_passes)
 
 
 class LoaderCanary(SimpleTestCase):
