@@ -35,7 +35,7 @@ class _SlowCallbacks(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Executing ") and " took " in message:
-            self.diagnostics.slow.append(message)
+            self.diagnostics.note_slow(message)
 
 
 class TestDiagnostics:
@@ -70,19 +70,28 @@ class TestDiagnostics:
             self._handler = None
 
     def begin(self, test_id: str) -> None:
+        """Collect from now on: what comes between tests belongs to none of them."""
         self.test_id = test_id
-        self.unawaited = []
-        self.slow = []
 
     def end(self) -> None:
-        """The test's cleanup: report slow callbacks; fail for unawaited coroutines."""
+        """The test's end: report slow callbacks; fail for unawaited coroutines."""
         test_id, self.test_id = self.test_id, None
-        for message in self.slow:
+        if not (self.slow or self.unawaited):
+            return
+        slow, self.slow = self.slow, []
+        unawaited, self.unawaited = self.unawaited, []
+        for message in slow:
             warnings.warn(SlowCallbackWarning(f"{test_id}: {message}"), stacklevel=1)
-        if self.strict and self.unawaited:
-            raise UnawaitedCoroutineError(
-                f"{test_id}: " + "; ".join(self.unawaited) + " (--strict)"
-            )
+        if self.strict and unawaited:
+            raise UnawaitedCoroutineError(f"{test_id}: " + "; ".join(unawaited) + " (--strict)")
+
+    def note_slow(self, message: str) -> None:
+        if self.test_id is not None:
+            self.slow.append(message)
+
+    def _note_unawaited(self, message: str) -> None:
+        if self.test_id is not None:
+            self.unawaited.append(message)
 
     def _show(
         self,
@@ -95,7 +104,7 @@ class TestDiagnostics:
     ) -> None:
         text = str(message)
         if issubclass(category, RuntimeWarning) and _NEVER_AWAITED in text:
-            self.unawaited.append(text)
+            self._note_unawaited(text)
             if self.test_id is not None:
                 message = f"{text} (during {self.test_id})"
         self._showwarning(message, category, filename, lineno, file, line)
@@ -103,5 +112,5 @@ class TestDiagnostics:
     def _unraisable(self, unraisable: Any) -> None:
         exc = unraisable.exc_value
         if isinstance(exc, RuntimeWarning) and _NEVER_AWAITED in str(exc):
-            self.unawaited.append(str(exc))
+            self._note_unawaited(str(exc))
         self._unraisablehook(unraisable)

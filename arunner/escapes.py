@@ -170,16 +170,15 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test: Any, open: bool, mode: str, test_id: str | None = None) -> Scope:
-        """Start guarding ``test``: ``open`` for tests that commit, ``mode`` the run's;
-        ``test_id`` when the caller has it already."""
-        chosen, problem = test_mode(test, open, mode)
+    def begin(self, test_id: str, mode: str, problem: str | None = None) -> Scope:
+        """Start guarding a test in ``mode`` (``test_mode``'s choice); ``problem``, the
+        error of a bad class attribute, fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
-        scope = Scope(test_id or test.id(), chosen, earlier)
+        scope = Scope(test_id, mode, earlier)
         if problem is not None:
             scope.failures.append(OptionError(problem))
         self.scope = scope
-        if chosen == "route":
+        if mode == "route":
             test_id = scope.test_id
             scope.route = RouteSession(self.aliases, self.home, lambda: self.origin() == test_id)
             scope.route.begin()

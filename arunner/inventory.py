@@ -191,9 +191,11 @@ UNITTEST_PHASES = ("_callSetUp", "_callTestMethod", "_callTearDown", "_callClean
 ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioRunner", "_tearDownAsyncioRunner")
 
 
-def handle_class_setup(suite: unittest.TestSuite, test: Any, result: Any) -> None:
-    """``TestSuite._handleClassSetUp``: the only place a suite runs ``setUpClass``."""
-    unittest.TestSuite._handleClassSetUp(suite, test, result)  # type: ignore[attr-defined]
+#: ``TestSuite._handleClassSetUp``, the only place a suite runs ``setUpClass``; called once per
+#: test, so taken as it is rather than through a function of arunner's.
+handle_class_setup: Callable[[unittest.TestSuite, Any, Any], None] = (
+    unittest.TestSuite._handleClassSetUp  # type: ignore[attr-defined]
+)
 
 
 def mark_testcase_atomic(atomic: Any) -> None:

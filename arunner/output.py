@@ -150,11 +150,6 @@ class ArunnerResult(ReportRecorder):
             self.stream.writeln(f"{label} {test}")
             self._status(test.id())
 
-    def startTest(self, test: Any) -> None:
-        super().startTest(test)
-        if self._live:
-            self._status(test.id())
-
     def stopTest(self, test: Any) -> None:
         interrupted = sys.exc_info()
         if (
@@ -165,9 +160,6 @@ class ArunnerResult(ReportRecorder):
             # A second Ctrl-C (or SIGTERM) stopped the test: it did not pass.
             self.addError(test, interrupted)
         super().stopTest(test)
-        if self._live:
-            self._done += 1
-            self._status(test.id())
 
     def addFailure(self, test: Any, err: Any) -> None:
         super().addFailure(test, err)
@@ -194,6 +186,22 @@ class ArunnerResult(ReportRecorder):
         self.reporters.summary(self.stream, self.verbosity)
 
 
+class LiveResult(ArunnerResult):
+    """``ArunnerResult`` with the live line kept up to date as tests start and stop; a class
+    of its own so that a run without the line pays nothing for it on every test."""
+
+    def startTest(self, test: Any) -> None:
+        super().startTest(test)
+        if self._live:
+            self._status(test.id())
+
+    def stopTest(self, test: Any) -> None:
+        super().stopTest(test)
+        if self._live:
+            self._done += 1
+            self._status(test.id())
+
+
 def result_class(
     base: type | None,
     *,
@@ -208,7 +216,7 @@ def result_class(
     ``--debug-sql``) or unittest's ``TextTestResult``."""
     return type(
         "ArunnerTextResult",
-        (ArunnerResult, base or unittest.TextTestResult),
+        (LiveResult if live else ArunnerResult, base or unittest.TextTestResult),
         {
             "reporters": reporters,
             "total": total,

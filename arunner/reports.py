@@ -356,12 +356,6 @@ class ReportRecorder:
         type_name, message, text = describe_error(err)
         return Problem(kind, prefix + message, type_name, text)
 
-    def addSuccess(self, test: Any) -> None:
-        pending = self._pending
-        if pending is None or pending.test is not test:  # a running test starts out passed
-            self._note(test, "passed")
-        super().addSuccess(test)  # type: ignore[misc]
-
     def addFailure(self, test: Any, err: Any) -> None:
         self._note(test, "failed", self._problem("failure", err))
         super().addFailure(test, err)  # type: ignore[misc]

@@ -60,6 +60,17 @@ def _make_class_hook_sync(cls: type, name: str) -> None:
 _ENDING = "_arunner_ending"
 
 
+class _Plan(NamedTuple):
+    """What ``before_test`` decides once per test method of a class in a run, not per test."""
+
+    coroutine: bool
+    #: The guard's mode (``escapes.test_mode``) and the error of a bad class attribute.
+    mode: str
+    problem: str | None
+    #: The time limit in seconds; 0 for none.
+    limit: float
+
+
 class _Ending(NamedTuple):
     """What the end of one test takes care of."""
 
@@ -122,6 +133,7 @@ class RunContext:
         self._session: TestSession | None = None
         self._inline_calls: inlinecalls.Installed | None = None
         self._ends_after_cleanups = False
+        self._plans: dict[tuple[type, str], _Plan] = {}
 
     def __enter__(self) -> RunContext:
         self.protection.install()
@@ -157,24 +169,18 @@ class RunContext:
 
     def before_test(self, test: unittest.TestCase) -> None:
         """Prepare one test; runs before its class set-up, right before the test itself."""
-        self._close_test_bridge()
+        if self._test_bridge is not None:
+            self._close_test_bridge()
         cls = type(test)
         if cls is not self._class:
-            if self.config.loop_scope != "run":
-                self._close_class_bridge()
-            self._class = cls
-            self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
-            if issubclass(cls, TestCase):
-                _make_class_hook_sync(cls, "setUpTestData")
+            self._enter_class(cls)
+        plan = self._plans.get((cls, test._testMethodName)) or self._plan(test)
         test_id = test.id()
-        scope = self.guard.begin(
-            test, open=not testcase.holds_atomic(test), mode=self.config.db_threads, test_id=test_id
-        )
+        scope = self.guard.begin(test_id, plan.mode, plan.problem)
         self.diagnostics.begin(test_id)
-        hooks = self._phase_hooks(test) if testcase.is_coroutine_test(test) else None
+        hooks = self._phase_hooks(test) if plan.coroutine else None
         self._session = None
-        limit = timeouts.limit_for(test, self.config.timeout)
-        armed = self._time_limit(test, test_id, limit) if limit > 0 else None
+        armed = self._time_limit(test, test_id, plan.limit) if plan.limit > 0 else None
         vars(test)[_ENDING] = _Ending(scope, hooks, armed)
         if not self._ends_after_cleanups:
             end = functools.partial(self.end_test, test)
@@ -183,6 +189,29 @@ class RunContext:
             test.addCleanup(end)
         if hooks is not None:
             hooks.install()
+
+    def _enter_class(self, cls: type) -> None:
+        """The first test of a class (or the first after another class's tests)."""
+        if self.config.loop_scope != "run":
+            self._close_class_bridge()
+        self._class = cls
+        self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
+        if issubclass(cls, TestCase):
+            _make_class_hook_sync(cls, "setUpTestData")
+
+    def _plan(self, test: unittest.TestCase) -> _Plan:
+        """Decided from the class and the method, so it holds for every test of the method."""
+        mode, problem = escapes.test_mode(
+            test, not testcase.holds_atomic(test), self.config.db_threads
+        )
+        plan = _Plan(
+            testcase.is_coroutine_test(test),
+            mode,
+            problem,
+            timeouts.limit_for(test, self.config.timeout),
+        )
+        self._plans[type(test), test._testMethodName] = plan
+        return plan
 
     def _phase_hooks(self, test: unittest.TestCase) -> testcase.PhaseHooks:
         atomics = None
