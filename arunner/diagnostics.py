@@ -44,7 +44,8 @@ class TestDiagnostics:
     def __init__(self, strict: bool, asyncio_debug: bool) -> None:
         self.strict = strict
         self.asyncio_debug = asyncio_debug
-        self.test_id: str | None = None
+        #: The running test, None between tests.
+        self.test: Any = None
         self.unawaited: list[str] = []
         self.slow: list[str] = []
         self._showwarning: Any = None
@@ -69,15 +70,16 @@ class TestDiagnostics:
             logging.getLogger("asyncio").removeHandler(self._handler)
             self._handler = None
 
-    def begin(self, test_id: str) -> None:
+    def begin(self, test: Any) -> None:
         """Collect from now on: what comes between tests belongs to none of them."""
-        self.test_id = test_id
+        self.test = test
 
     def end(self) -> None:
         """The test's end: report slow callbacks; fail for unawaited coroutines."""
-        test_id, self.test_id = self.test_id, None
+        test, self.test = self.test, None
         if not (self.slow or self.unawaited):
             return
+        test_id = test.id()
         slow, self.slow = self.slow, []
         unawaited, self.unawaited = self.unawaited, []
         for message in slow:
@@ -86,11 +88,11 @@ class TestDiagnostics:
             raise UnawaitedCoroutineError(f"{test_id}: " + "; ".join(unawaited) + " (--strict)")
 
     def note_slow(self, message: str) -> None:
-        if self.test_id is not None:
+        if self.test is not None:
             self.slow.append(message)
 
     def _note_unawaited(self, message: str) -> None:
-        if self.test_id is not None:
+        if self.test is not None:
             self.unawaited.append(message)
 
     def _show(
@@ -105,8 +107,8 @@ class TestDiagnostics:
         text = str(message)
         if issubclass(category, RuntimeWarning) and _NEVER_AWAITED in text:
             self._note_unawaited(text)
-            if self.test_id is not None:
-                message = f"{text} (during {self.test_id})"
+            if self.test is not None:
+                message = f"{text} (during {self.test.id()})"
         self._showwarning(message, category, filename, lineno, file, line)
 
     def _unraisable(self, unraisable: Any) -> None:

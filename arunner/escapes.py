@@ -109,18 +109,31 @@ def refuse_strays(threads: list[threading.Thread]) -> None:
 class Scope:
     """One test as the guard sees it: its mode, what it was refused, its route session."""
 
-    __slots__ = ("earlier", "expected", "failures", "mode", "route", "test_id")
+    __slots__ = ("_test_id", "earlier", "expected", "failures", "mode", "route", "test")
 
     def __init__(
-        self, test_id: str | None, mode: str, earlier: frozenset[threading.Thread] = frozenset()
+        self, test: Any, mode: str, earlier: frozenset[threading.Thread] = frozenset()
     ) -> None:
-        self.test_id = test_id
+        #: The test (None between tests); its id is asked for only when a thread is refused.
+        self.test = test
+        self._test_id: str | None = None
         self.mode = mode
         #: Non-pool threads started before this test: their calls belong to earlier tests.
         self.earlier = earlier
         self.failures: list[Exception] = []
         self.expected: list[str] | None = None
         self.route: RouteSession | None = None
+
+    def __reduce__(self) -> Any:
+        """Refused, so Django's check of a failing subtest's test for ``--parallel`` leaves
+        the scope out instead of pickling the test it holds, which holds the scope."""
+        raise TypeError("arunner's per-test state stays in the process that runs the test")
+
+    @property
+    def test_id(self) -> str | None:
+        if self._test_id is None and self.test is not None:
+            self._test_id = self.test.id()
+        return self._test_id
 
     @property
     def open(self) -> bool:
@@ -170,11 +183,11 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test_id: str, mode: str, problem: str | None = None) -> Scope:
-        """Start guarding a test in ``mode`` (``test_mode``'s choice); ``problem``, the
+    def begin(self, test: Any, mode: str, problem: str | None = None) -> Scope:
+        """Start guarding ``test`` in ``mode`` (``test_mode``'s choice); ``problem``, the
         error of a bad class attribute, fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
-        scope = Scope(test_id, mode, earlier)
+        scope = Scope(test, mode, earlier)
         if problem is not None:
             scope.failures.append(OptionError(problem))
         self.scope = scope

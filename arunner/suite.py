@@ -60,17 +60,6 @@ def _make_class_hook_sync(cls: type, name: str) -> None:
 _ENDING = "_arunner_ending"
 
 
-class _Plan(NamedTuple):
-    """What ``before_test`` decides once per test method of a class in a run, not per test."""
-
-    coroutine: bool
-    #: The guard's mode (``escapes.test_mode``) and the error of a bad class attribute.
-    mode: str
-    problem: str | None
-    #: The time limit in seconds; 0 for none.
-    limit: float
-
-
 class _Ending(NamedTuple):
     """What the end of one test takes care of."""
 
@@ -133,7 +122,12 @@ class RunContext:
         self._session: TestSession | None = None
         self._inline_calls: inlinecalls.Installed | None = None
         self._ends_after_cleanups = False
-        self._plans: dict[tuple[type, str], _Plan] = {}
+        #: Per class: the guard's mode and a bad class attribute's error, for sync and for
+        #: coroutine tests (indexed by ``is_coroutine_test``), and the class's time limit.
+        self._modes: tuple[tuple[str, str | None], tuple[str, str | None]] = (
+            (config.db_threads, None),
+        ) * 2
+        self._class_limit = config.timeout
 
     def __enter__(self) -> RunContext:
         self.protection.install()
@@ -171,16 +165,15 @@ class RunContext:
         """Prepare one test; runs before its class set-up, right before the test itself."""
         if self._test_bridge is not None:
             self._close_test_bridge()
-        cls = type(test)
-        if cls is not self._class:
-            self._enter_class(cls)
-        plan = self._plans.get((cls, test._testMethodName)) or self._plan(test)
-        test_id = test.id()
-        scope = self.guard.begin(test_id, plan.mode, plan.problem)
-        self.diagnostics.begin(test_id)
-        hooks = self._phase_hooks(test) if plan.coroutine else None
+        if type(test) is not self._class:
+            self._enter_class(test)
+        coroutine = testcase.is_coroutine_test(test)
+        scope = self.guard.begin(test, *self._modes[coroutine])
+        self.diagnostics.begin(test)
+        hooks = self._phase_hooks(test) if coroutine else None
         self._session = None
-        armed = self._time_limit(test, test_id, plan.limit) if plan.limit > 0 else None
+        limit = timeouts.limit_for(test, self._class_limit)
+        armed = self._time_limit(test, limit) if limit > 0 else None
         vars(test)[_ENDING] = _Ending(scope, hooks, armed)
         if not self._ends_after_cleanups:
             end = functools.partial(self.end_test, test)
@@ -190,28 +183,21 @@ class RunContext:
         if hooks is not None:
             hooks.install()
 
-    def _enter_class(self, cls: type) -> None:
-        """The first test of a class (or the first after another class's tests)."""
+    def _enter_class(self, test: unittest.TestCase) -> None:
+        """The first test of a class (or the first after another class's tests): what
+        depends only on the class is decided here, once."""
         if self.config.loop_scope != "run":
             self._close_class_bridge()
-        self._class = cls
+        cls = self._class = type(test)
         self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
         if issubclass(cls, TestCase):
             _make_class_hook_sync(cls, "setUpTestData")
-
-    def _plan(self, test: unittest.TestCase) -> _Plan:
-        """Decided from the class and the method, so it holds for every test of the method."""
-        mode, problem = escapes.test_mode(
-            test, not testcase.holds_atomic(test), self.config.db_threads
+        mode = self.config.db_threads
+        self._modes = tuple(  # type: ignore[assignment]
+            escapes.test_mode(test, not testcase.holds_atomic(test, coroutine), mode)
+            for coroutine in (False, True)
         )
-        plan = _Plan(
-            testcase.is_coroutine_test(test),
-            mode,
-            problem,
-            timeouts.limit_for(test, self.config.timeout),
-        )
-        self._plans[type(test), test._testMethodName] = plan
-        return plan
+        self._class_limit = timeouts.class_limit(cls, self.config.timeout)
 
     def _phase_hooks(self, test: unittest.TestCase) -> testcase.PhaseHooks:
         atomics = None
@@ -246,12 +232,12 @@ class RunContext:
                     if hooks is not None:
                         hooks.uninstall()
 
-    def _time_limit(self, test: unittest.TestCase, test_id: str, seconds: float) -> timeouts.Armed:
+    def _time_limit(self, test: unittest.TestCase, seconds: float) -> timeouts.Armed:
         """Arm the watchdog when the test starts running (after its class set-up); the end of
         the test checks it."""
         aliases = testcase.test_databases(test) & self.config.test_aliases
         wrappers = [connections[alias] for alias in sorted(aliases)]
-        armed = timeouts.Armed(test_id, seconds, wrappers, self._cancel_session, self._where)
+        armed = timeouts.Armed(test.id(), seconds, wrappers, self._cancel_session, self._where)
         run = test.run
 
         def run_with_limit(result: Any = None) -> Any:

@@ -14,6 +14,8 @@ import inspect
 import unittest
 import warnings
 from collections.abc import Callable
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import Any
 
 from django.test import SimpleTestCase, TestCase
@@ -42,13 +44,18 @@ def is_isolated_asyncio(test: unittest.TestCase) -> bool:
 
 def is_coroutine_test(test: unittest.TestCase) -> bool:
     """True when any phase of the test is a coroutine, so it needs the runner's loop."""
-    return _is_coroutine_test(type(test), test._testMethodName)
+    cls = type(test)
+    return _has_async_phases(cls) or _is_coroutine_function(
+        getattr(cls, test._testMethodName, None)
+    )
 
 
-@functools.cache
-def _is_coroutine_test(cls: type, method_name: str) -> bool:
-    """Per class and method: asked for every test, sync ones included."""
-    return _has_async_phases(cls) or inspect.iscoroutinefunction(getattr(cls, method_name, None))
+def _is_coroutine_function(function: Any) -> bool:
+    """``inspect.iscoroutinefunction``, without its calls for a plain function that carries no
+    attributes (so no coroutine mark): most test methods. Asked once for every test."""
+    if type(function) is FunctionType and not vars(function):
+        return bool(function.__code__.co_flags & CO_COROUTINE)
+    return inspect.iscoroutinefunction(function)
 
 
 @functools.cache
@@ -64,15 +71,17 @@ def needs_own_rollback(test: unittest.TestCase) -> bool:
     return not isinstance(test, SimpleTestCase)
 
 
-def holds_atomic(test: unittest.TestCase) -> bool:
-    """True for tests whose writes are rolled back, so nothing may commit beside them.
+def holds_atomic(test: unittest.TestCase, coroutine: bool) -> bool:
+    """True for tests whose writes are rolled back, so nothing may commit beside them;
+    ``coroutine`` is ``is_coroutine_test``'s answer.
 
     ``SimpleTestCase`` and ``TransactionTestCase`` hold no transaction: threads may use the
-    databases they declare (Django refuses the others on every thread).
+    databases they declare (Django refuses the others on every thread). arunner rolls back
+    the coroutine tests of other classes.
     """
     if isinstance(test, SimpleTestCase):
         return isinstance(test, TestCase)
-    return is_coroutine_test(test)
+    return coroutine
 
 
 def test_databases(test: unittest.TestCase) -> set[str]:
@@ -125,7 +134,7 @@ class PhaseHooks:
         attributes = vars(test)
         added = {name: getattr(self, hook) for name, hook in _PHASE_HOOKS}
         if not hasattr(type(test), "addAsyncCleanup"):
-            added["addAsyncCleanup"] = test.addCleanup
+            added["addAsyncCleanup"] = self.addAsyncCleanup
         name = test._testMethodName
         if name not in attributes:
             stand_in = _stand_in(getattr(type(test), name, None))
@@ -137,6 +146,16 @@ class PhaseHooks:
             # Kept after the test: ``IsolatedAsyncioTestCase.run`` calls the teardown one
             # once the cleanups (and so ``uninstall``) are done.
             attributes.update(dict.fromkeys(inventory.ISOLATED_ASYNCIO_SETUP, _no_op))
+
+    def __reduce__(self) -> Any:
+        """Refused, so Django's check of a failing subtest's test for ``--parallel`` leaves
+        the hooks (installed on the test as bound methods) out instead of pickling the test
+        they hold, which holds them."""
+        raise TypeError("arunner's phase hooks stay in the process that runs the test")
+
+    def addAsyncCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """For classes without one (``unittest.TestCase``): a cleanup the session awaits."""
+        self.test.addCleanup(function, *args, **kwargs)
 
     def uninstall(self) -> None:
         """Take off what ``install`` added: the test is over. The instance and its hooks

@@ -21,7 +21,6 @@ When a test passes its deadline the watchdog, in order:
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import sys
@@ -56,18 +55,16 @@ def timeout(seconds: float) -> Callable[[Any], Any]:
     return mark
 
 
-def limit_for(test: Any, default: float) -> float:
-    """The test method's ``@timeout``, else the class's ``arunner_timeout``, else the run's."""
-    value = _own_limit(type(test), test._testMethodName)
-    return default if value is None else value
+def class_limit(cls: type, default: float) -> float:
+    """The class's ``arunner_timeout``, else the run's."""
+    value = getattr(cls, "arunner_timeout", None)
+    return default if value is None else float(value)
 
 
-@functools.cache
-def _own_limit(cls: type, method_name: str) -> float | None:
-    value = getattr(getattr(cls, method_name, None), "arunner_timeout", None)
-    if value is None:
-        value = getattr(cls, "arunner_timeout", None)
-    return None if value is None else float(value)
+def limit_for(test: Any, class_default: float) -> float:
+    """The test method's ``@timeout``, else ``class_limit``'s answer for its class."""
+    value = getattr(getattr(type(test), test._testMethodName, None), "arunner_timeout", None)
+    return class_default if value is None else float(value)
 
 
 class Armed:

@@ -126,7 +126,38 @@ class Other(SimpleTestCase):
 """
 
 
+FAILING_SUBTESTS = """
+from django.test import TestCase
+
+
+class Async(TestCase):
+    async def test_async_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertLess(i, 2)
+
+
+class Sync(TestCase):
+    def test_sync_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertLess(i, 2)
+
+"""
+
+
 class ParallelEvents(SimpleTestCase):
+    def test_failing_subtests_reach_the_parent(self):
+        """Django pickles a failing subtest's test to check it can be sent; arunner's state
+        on the test (its end, its phase hooks) must not send that check into a loop."""
+        with Project({"test_subtests": FAILING_SUBTESTS}) as project:
+            run = project.run("--parallel", "2")
+        self.assertEqual(run.code, 1, run.output)
+        self.assertNotIn("RecursionError", run.output)
+        for name in ("test_async_subtests", "test_sync_subtests"):
+            self.assertRegex(run.output, rf"FAIL: {name} \(.*\(i=2\)")
+        self.assertEqual(run.closing_line, "0 passed, 2 failed, 0 skipped")
+
     def test_events_keep_their_test_after_a_decorator_skip(self):
         """From Python 3.12 a decorated skip never starts; the later test's failure must
         still be told of that test, not of the one before it."""
