@@ -33,6 +33,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,8 @@ RATIOS: tuple[tuple[str, str], ...] = (
 )
 
 RAN_RE = re.compile(r"^Ran (\d+) tests? in ([0-9.]+)s$", re.MULTILINE)
+#: Printed by the generated ``manage.py`` (``generate.MANAGE_PY``).
+CPU_RE = re.compile(r"^Suite CPU time: ([0-9.]+)s$", re.MULTILINE)
 
 
 class BenchError(Exception):
@@ -93,6 +96,7 @@ class BenchError(Exception):
 class Sample:
     suite: float
     wall: float
+    cpu: float
 
 
 @dataclass
@@ -102,6 +106,9 @@ class Results:
 
     def suite(self, name: str) -> list[float]:
         return [s.suite for s in self.samples[name]]
+
+    def cpu(self, name: str) -> list[float]:
+        return [s.cpu for s in self.samples[name]]
 
     def wall(self, name: str) -> list[float]:
         return [s.wall for s in self.samples[name]]
@@ -145,18 +152,21 @@ def run_once(cmd: list[str], project: Path, expected: int, timeout: float) -> Sa
     wall = perf_counter() - start
     output = stdout + stderr
     found = RAN_RE.findall(output)
+    cpu = CPU_RE.findall(output)
     if problem is None and proc.returncode != 0:
         problem = f"exit code {proc.returncode}"
     if problem is None and len(found) != 1:
         problem = f"expected one 'Ran N tests in X.XXXs' line, found {len(found)}"
     if problem is None and int(found[0][0]) != expected:
         problem = f"ran {found[0][0]} tests, expected {expected}"
+    if problem is None and len(cpu) != 1:
+        problem = f"expected one 'Suite CPU time: X.XXXs' line, found {len(cpu)}"
     if problem:
         tail = "\n".join(output.splitlines()[-80:])
         raise BenchError(
             f"{shlex.join(cmd)}\n  in {project}: {problem}\n--- output tail ---\n{tail}"
         )
-    return Sample(suite=float(found[0][1]), wall=wall)
+    return Sample(suite=float(found[0][1]), wall=wall, cpu=float(cpu[0]))
 
 
 def environment(python: str, project: Path) -> dict[str, str]:
@@ -204,7 +214,12 @@ def environment(python: str, project: Path) -> dict[str, str]:
     return env
 
 
-def ratio_rows(results: Results) -> list[tuple[str, float, float, float]]:
+Clock = Callable[[Results, str], list[float]]
+
+
+def ratio_rows(
+    results: Results, clock: Clock = Results.suite
+) -> list[tuple[str, float, float, float]]:
     """Ratio of medians, plus the spread of per-round ratios as a noise gauge.
 
     Runs of one round are adjacent in time, so the per-round ratio cancels
@@ -214,32 +229,37 @@ def ratio_rows(results: Results) -> list[tuple[str, float, float, float]]:
     for a, b in RATIOS:
         if a not in results.samples or b not in results.samples:
             continue
-        per_round = [x / y for x, y in zip(results.suite(a), results.suite(b), strict=True)]
-        med = statistics.median(results.suite(a)) / statistics.median(results.suite(b))
+        per_round = [x / y for x, y in zip(clock(results, a), clock(results, b), strict=True)]
+        med = statistics.median(clock(results, a)) / statistics.median(clock(results, b))
         rows.append((f"{a} / {b}", med, min(per_round), max(per_round)))
     return rows
 
 
-def stats(results: Results, name: str, n: int) -> tuple[float, float, float, float, float]:
-    """(median, min, max, ms per test) of a variant's suite times, and its median wall time."""
+def stats(results: Results, name: str, n: int) -> tuple[float, float, float, float, float, float]:
+    """(median, min, max, ms per test) of a variant's suite times, and its median CPU and
+    wall times."""
     suite = results.suite(name)
     med = statistics.median(suite)
-    return med, min(suite), max(suite), 1000 * med / n, statistics.median(results.wall(name))
+    cpu = statistics.median(results.cpu(name))
+    return med, min(suite), max(suite), 1000 * med / n, cpu, statistics.median(results.wall(name))
 
 
 def table(results: Results, n: int) -> str:
     lines = [
-        f"{'variant':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'ms/test':>8} {'wall s':>7}",
+        f"{'variant':<22} {'median s':>9} {'min s':>7} {'max s':>7} {'ms/test':>8} {'cpu s':>7}"
+        f" {'wall s':>7}",
     ]
     for name in results.variants:
-        med, low, high, per_test, wall = stats(results, name, n)
+        med, low, high, per_test, cpu, wall = stats(results, name, n)
         lines.append(
-            f"{name:<22} {med:>9.3f} {low:>7.3f} {high:>7.3f} {per_test:>8.3f} {wall:>7.2f}"
+            f"{name:<22} {med:>9.3f} {low:>7.3f} {high:>7.3f} {per_test:>8.3f} {cpu:>7.3f}"
+            f" {wall:>7.2f}"
         )
-    rows = ratio_rows(results)
-    if rows:
-        lines += ["", f"{'ratio (suite time)':<46} {'median':>7} {'rounds min-max':>15}"]
-        lines += [f"{label:<46} {med:>7.2f} {lo:>7.2f}-{hi:<7.2f}" for label, med, lo, hi in rows]
+    for title, clock in (("suite time", Results.suite), ("suite CPU time", Results.cpu)):
+        rows = ratio_rows(results, clock)
+        if rows:
+            lines += ["", f"{f'ratio ({title})':<46} {'median':>7} {'rounds min-max':>15}"]
+            lines += [f"{label:<46} {m:>7.2f} {lo:>7.2f}-{hi:<7.2f}" for label, m, lo, hi in rows]
     return "\n".join(lines)
 
 
@@ -260,37 +280,41 @@ def markdown(
         f"| tests per run | {n} |",
         f"| load average after | {' '.join(f'{x:.2f}' for x in os.getloadavg())} |",
         "",
-        "Times are unittest's suite time (`Ran N tests in X s`, no DB setup), in seconds.",
-        "Only ratios within this file are comparable; absolute times depend on machine load.",
+        "Times are unittest's suite time (`Ran N tests in X s`, no DB setup), in seconds;",
+        "the suite's CPU time (process time over the same span, printed by the generated",
+        "`manage.py`) is a second clock that leaves out the time a busy machine keeps the",
+        "process waiting. Only ratios within this file are comparable.",
         "",
         "## Medians",
         "",
-        "| variant | median s | min s | max s | ms/test | median wall s | command |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| variant | median s | min s | max s | ms/test | median CPU s | median wall s | command |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in results.variants:
-        med, low, high, per_test, wall = stats(results, name, n)
+        med, low, high, per_test, cpu, wall = stats(results, name, n)
         out.append(
-            f"| {name} | {med:.3f} | {low:.3f} | {high:.3f} | {per_test:.3f} | {wall:.2f} | "
-            f"`{commands[name]}` |"
+            f"| {name} | {med:.3f} | {low:.3f} | {high:.3f} | {per_test:.3f} | {cpu:.3f} | "
+            f"{wall:.2f} | `{commands[name]}` |"
         )
-    rows = ratio_rows(results)
-    if rows:
-        out += [
-            "",
-            "## Ratios (suite time)",
-            "",
-            "| pair | ratio of medians | per-round min | per-round max |",
-        ]
-        out += ["|---|---:|---:|---:|"]
-        out += [f"| {label} | {med:.2f} | {lo:.2f} | {hi:.2f} |" for label, med, lo, hi in rows]
-    out += ["", "## Raw runs (suite s / wall s)", ""]
+    for title, clock in (("suite time", Results.suite), ("suite CPU time", Results.cpu)):
+        rows = ratio_rows(results, clock)
+        if rows:
+            out += [
+                "",
+                f"## Ratios ({title})",
+                "",
+                "| pair | ratio of medians | per-round min | per-round max |",
+            ]
+            out += ["|---|---:|---:|---:|"]
+            out += [f"| {label} | {m:.2f} | {lo:.2f} | {hi:.2f} |" for label, m, lo, hi in rows]
+    out += ["", "## Raw runs (suite s / CPU s / wall s)", ""]
     out.append("| round | " + " | ".join(results.variants) + " |")
     out.append("|---:|" + "---:|" * len(results.variants))
     rounds = len(results.samples[results.variants[0]])
     for i in range(rounds):
         cells = [
-            f"{results.samples[v][i].suite:.3f} / {results.samples[v][i].wall:.2f}"
+            f"{results.samples[v][i].suite:.3f} / {results.samples[v][i].cpu:.3f}"
+            f" / {results.samples[v][i].wall:.2f}"
             for v in results.variants
         ]
         out.append(f"| {i + 1} | " + " | ".join(cells) + " |")
@@ -358,7 +382,8 @@ def bench(args: argparse.Namespace, extra: list[str], project: Path) -> Results:
         for name in args.variants:
             sample = run_once(commands[name], project, args.tests, args.timeout)
             print(
-                f"{label:<12} {name:<22} suite {sample.suite:8.3f}s  wall {sample.wall:7.2f}s",
+                f"{label:<12} {name:<22} suite {sample.suite:8.3f}s  cpu {sample.cpu:7.3f}s"
+                f"  wall {sample.wall:7.2f}s",
                 flush=True,
             )
             if timed:
