@@ -80,9 +80,17 @@ def _rehome(foreign: list[tuple[Any, Any]]) -> None:
 def _copy_back(context: contextvars.Context) -> None:
     """Carry the call's context changes into the caller's, as asgiref does after each call.
 
-    Unlike asgiref, this does not re-home ``Local`` storage to the thread: the call ran on
-    the caller's own thread, so the storage it set already belongs there.
+    Most calls change nothing, and then ``context`` still shares the caller's mapping, which
+    one comparison in C tells (``Context`` equality: the same mapping, or equal values); only
+    otherwise is every variable looked at. Unlike asgiref, this does not re-home ``Local``
+    storage to the thread: the call ran on the caller's own thread, so the storage it set
+    already belongs there.
     """
+    try:
+        if context == contextvars.copy_context():
+            return
+    except Exception:  # a value whose == fails: compare one by one
+        pass
     for var, value in context.items():
         if var.get(_MISSING) is not value:
             var.set(value)

@@ -132,6 +132,28 @@ class ServedInPlace(InlineOnly, TestCase):
                 await coro
             self.assertEqual(VAR.get(), value)
 
+    async def test_context_changes_come_back_past_values_that_refuse_comparison(self):
+        """The quick check that a call changed nothing compares the contexts' values; a
+        value whose ``==`` raises must not lose the call's changes."""
+
+        class Incomparable:
+            def __eq__(self, other):
+                raise TypeError("not comparable")
+
+            __hash__ = object.__hash__
+
+        stubborn: contextvars.ContextVar[object] = contextvars.ContextVar("stubborn")
+
+        def change():
+            made = Incomparable()
+            stubborn.set(made)
+            return made
+
+        for coro in both(change):
+            stubborn.set(Incomparable())
+            made = await coro
+            self.assertIs(stubborn.get(), made)
+
     async def test_the_call_runs_in_a_copy_of_the_callers_context(self):
         def set_var():
             return VAR.set("call")
