@@ -307,7 +307,6 @@ class PassReports(SimpleTestCase):
         )
         result = resultclass(unittest.runner._WritelnDecorator(io.StringIO()), False, 0)
         unittest.defaultTestLoader.loadTestsFromTestCase(self.Mixed).run(result)
-        self.assertEqual(result.testsRun, 4)
         return {r.name: r.outcome for r in active[0].reports}
 
     def test_no_reporter_reads_passes(self):
