@@ -217,6 +217,17 @@ def environment(python: str, project: Path) -> dict[str, str]:
 Clock = Callable[[Results, str], list[float]]
 
 
+def stolen_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests so far (``steal`` in ``/proc/stat``), all
+    CPUs together; None where there is no such count. A run with much of it stolen is one
+    whose times say more about the neighbours than about the runners."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def ratio_rows(
     results: Results, clock: Clock = Results.suite
 ) -> list[tuple[str, float, float, float]]:
@@ -407,11 +418,15 @@ def main(argv: list[str] | None = None) -> int:
         if wants_arunner and env["arunner"].startswith("not usable"):
             print(f"\nBENCHMARK ABORTED: arunner is {env['arunner']}", file=sys.stderr)
             return 1
+        stolen = stolen_seconds()
         try:
             results = bench(args, extra, project)
         except BenchError as exc:
             print(f"\nBENCHMARK ABORTED: {exc}", file=sys.stderr)
             return 1
+        now = stolen_seconds()
+        if stolen is not None and now is not None:
+            env["CPU time stolen by the host during the rounds"] = f"{now - stolen:.1f} s"
     print()
     print(table(results, args.tests))
     if args.out:
