@@ -74,8 +74,8 @@ class Reporter(Protocol):
     #: is defined (file, line) and what failing tests printed.
     wants_details: bool
 
-    #: Whether it needs a report for every test, or only for those that did not pass: a
-    #: report costs a passing test about 2% of its time, and by default no reporter reads it.
+    #: Whether it needs a report for every test, or only for those that did not pass:
+    #: building one costs every passing test, and by default no reporter reads it.
     wants_passes: bool
 
     def add(self, report: TestReport) -> None: ...
