@@ -29,7 +29,7 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 
 from . import inventory
-from .loop import InlineExecutor
+from .loop import SERVED, InlineExecutor
 
 _MISSING = object()
 
@@ -38,13 +38,19 @@ AsyncCall = Callable[..., Coroutine[Any, Any, Any]]
 
 def serving(fallback: AsyncCall) -> AsyncCall:
     """A ``SyncToAsync.__call__`` that serves the inline executor's calls in place and sends
-    every other call to ``fallback``, the ``__call__`` it replaces."""
+    every other call to ``fallback``, the ``__call__`` it replaces.
+
+    A call is served when asgiref would send it to an inline executor: thread-sensitive, in
+    the caller's context, from inside the ``ThreadSensitiveContext`` of an inline loop
+    (``loop.SERVED``), with no sync caller further up the stack. An exited context is no
+    longer listed, so asgiref's own refusal of it applies.
+    """
 
     async def call(wrapper: Any, /, *args: Any, **kwargs: Any) -> Any:
         # A keyword named ``self`` fails in asgiref's ``__call__``; it must fail here too.
         if inventory.plain_thread_sensitive(wrapper) and "self" not in kwargs:
-            executor = inventory.thread_sensitive_executor(wrapper)
-            if isinstance(executor, InlineExecutor):
+            executor = SERVED.get(wrapper.thread_sensitive_context.get(None))
+            if executor is not None and inventory.async_to_sync_executor() is None:
                 return _serve(executor, wrapper, args, kwargs)
         return await fallback(wrapper, *args, **kwargs)
 
@@ -52,11 +58,18 @@ def serving(fallback: AsyncCall) -> AsyncCall:
 
 
 def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> Any:
+    """One call, as asgiref's worker would make it, on this thread.
+
+    Kept to one frame and a few C calls: each ``a*`` ORM call of a test comes through here.
+    """
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    foreign = inventory.foreign_local_storage(context)
-    if foreign:
-        context.run(_rehome, foreign)
+    if not _same(context, executor.clean):
+        foreign = inventory.foreign_local_storage(context)
+        if foreign:
+            context.run(_rehome, foreign)
+        else:
+            executor.clean = context.copy()
     try:
         if inventory.plain_thread_handler(wrapper):
             # asgiref's own handler, less the re-raise of the exception being handled: the
@@ -68,8 +81,18 @@ def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> An
             loop, inventory.run_thread_handler, wrapper, loop, context.run, child
         )
     finally:
-        _copy_back(context)
+        if not _same(context, contextvars.copy_context()):
+            _copy_back(context)
         inventory.end_thread_sensitive_call(wrapper)
+
+
+def _same(context: contextvars.Context, other: contextvars.Context | None) -> bool:
+    """True when both hold the same values: one comparison in C, at once when they share
+    one mapping (most calls change no variable); False when a value refuses comparison."""
+    try:
+        return other is not None and context == other
+    except Exception:
+        return False
 
 
 def _rehome(foreign: list[tuple[Any, Any]]) -> None:
@@ -80,17 +103,9 @@ def _rehome(foreign: list[tuple[Any, Any]]) -> None:
 def _copy_back(context: contextvars.Context) -> None:
     """Carry the call's context changes into the caller's, as asgiref does after each call.
 
-    Most calls change nothing, and then ``context`` still shares the caller's mapping, which
-    one comparison in C tells (``Context`` equality: the same mapping, or equal values); only
-    otherwise is every variable looked at. Unlike asgiref, this does not re-home ``Local``
-    storage to the thread: the call ran on the caller's own thread, so the storage it set
-    already belongs there.
+    Unlike asgiref, this does not re-home ``Local`` storage to the thread: the call ran on
+    the caller's own thread, so the storage it set already belongs there.
     """
-    try:
-        if context == contextvars.copy_context():
-            return
-    except Exception:  # a value whose == fails: compare one by one
-        pass
     for var, value in context.items():
         if var.get(_MISSING) is not value:
             var.set(value)

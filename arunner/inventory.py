@@ -118,19 +118,6 @@ def function_state(wrapper: Any, method: Any) -> dict[str, Any] | None:
     return {name: value for name, value in attributes.items() if name not in PER_CALLABLE}
 
 
-def thread_sensitive_executor(wrapper: Any) -> Any:
-    """The executor asgiref's ``SyncToAsync`` would pick for a thread-sensitive call of
-    ``wrapper`` made here, when it comes from a ``ThreadSensitiveContext`` (its map
-    ``context_to_thread_executor``); None when another rule picks it first
-    (``AsyncToSync.executors.current``: a sync caller up the stack) or none applies."""
-    if async_to_sync_executor() is not None:
-        return None
-    context = wrapper.thread_sensitive_context.get(None)
-    if context is None:
-        return None
-    return wrapper.context_to_thread_executor.get(context)
-
-
 def plain_thread_sensitive(wrapper: Any) -> bool:
     """True for a ``SyncToAsync`` that asgiref would send to a thread-sensitive executor and
     run in a copy of the caller's context (``_thread_sensitive``, ``context``)."""
@@ -151,18 +138,35 @@ def plain_thread_handler(wrapper: Any) -> bool:
     return type(wrapper).thread_handler is SyncToAsync.thread_handler
 
 
+#: This process's id, for ``note_caller_loop``: ``os.getpid`` is a system call, and each
+#: served call would make one. Renewed in a forked child.
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_renew_pid)
+
+
 def note_caller_loop(loop: Any) -> None:
     """What asgiref's own ``thread_handler`` records before a call: the caller's loop and
     process for a nested ``async_to_sync``, and a fresh list for the task it may start."""
     local = SyncToAsync.threadlocal
     local.main_event_loop = loop
-    local.main_event_loop_pid = os.getpid()
+    local.main_event_loop_pid = _pid
     local.task_context = []
 
 
 def end_thread_sensitive_call(wrapper: Any) -> None:
-    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``."""
-    wrapper.deadlock_context.set(False)
+    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``. Only
+    asgiref's own single-thread path sets it, so it is written only when set: writing the
+    same value again would give the caller's context a new mapping, and the next call's
+    comparisons with it a slow path."""
+    if wrapper.deadlock_context.get(False):
+        wrapper.deadlock_context.set(False)
 
 
 def foreign_local_storage(context: contextvars.Context) -> list[tuple[Any, Any]]:

@@ -48,15 +48,6 @@ class OutsideTestError(RuntimeError):
 OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("arunner_owner", default=None)
 
 
-def _check_owner(active: object | None) -> None:
-    owner = OWNER.get()
-    if owner is not None and owner is not active:
-        raise OutsideTestError(
-            f"arunner: a task started by {owner} made a thread-sensitive call after that test "
-            "ended; tasks a test starts must finish before it does"
-        )
-
-
 def _caller_site(skip_modules: tuple[str, ...] = ("asyncio", "concurrent", "arunner")) -> str:
     """Where user code asked for a task or job: the first frame outside the machinery."""
     frame = sys._getframe(2)
@@ -172,6 +163,9 @@ class InlineExecutor(Executor):
     def __init__(self, owner_ident: int) -> None:
         self.owner_ident = owner_ident
         self.active: object | None = None
+        #: A context last seen to hold no ``asgiref.local`` storage of another thread
+        #: (``inlinecalls``): while the caller's context still equals it, there is none.
+        self.clean: contextvars.Context | None = None
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
@@ -205,12 +199,32 @@ class InlineExecutor(Executor):
                 "arunner: a thread-sensitive call reached the inline executor from "
                 f"thread {threading.current_thread().name!r}, not the test's thread"
             )
-        _check_owner(self.active)
+        owner = OWNER.get()
+        if owner is not None and owner is not self.active:
+            _refuse_late_call(owner)
         inventory.set_running_loop(None)
         try:
             return fn(*args, **kwargs)
         finally:
             inventory.set_running_loop(loop)
+
+
+def _check_owner(active: object | None) -> None:
+    owner = OWNER.get()
+    if owner is not None and owner is not active:
+        _refuse_late_call(owner)
+
+
+def _refuse_late_call(owner: object) -> None:
+    raise OutsideTestError(
+        f"arunner: a task started by {owner} made a thread-sensitive call after that test "
+        "ended; tasks a test starts must finish before it does"
+    )
+
+
+#: The ``ThreadSensitiveContext`` of each live inline loop, with its executor: a call made
+#: inside one of them is one the inline executor serves (``inlinecalls``).
+SERVED: dict[ThreadSensitiveContext, InlineExecutor] = {}
 
 
 _STOP = object()
@@ -318,6 +332,8 @@ class Bridge:
         self.context = contextvars.copy_context()
         self._sensitive = ThreadSensitiveContext(executor=self.executor)
         _complete(self.context, self._sensitive.__aenter__())
+        if isinstance(self.executor, InlineExecutor):
+            SERVED[self._sensitive] = self.executor
         return loop
 
     def _create_task(
@@ -339,6 +355,7 @@ class Bridge:
         """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
         loop = self.loop
         inventory.loop_thread_executors.pop(loop, None)
+        SERVED.pop(self._sensitive, None)
         _complete(self.context, self._sensitive.__aexit__(None, None, None))
         try:
             leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]

@@ -95,13 +95,16 @@ class SyncToAsyncPrivates(SimpleTestCase):
             inventory.set_sync_to_async_call(current)
         self.assertIs(SyncToAsync.__call__, current)
 
-    def test_executor_of_a_thread_sensitive_context(self):
+    def test_the_entered_thread_sensitive_context_and_its_executor(self):
+        """``inlinecalls`` serves a call when ``SyncToAsync.thread_sensitive_context`` holds
+        an inline loop's context: asgiref sends such a call to that context's executor."""
         executor = ThreadPoolExecutor(1)
+        entered = ThreadSensitiveContext(executor=executor)
 
         async def main():
-            outside = inventory.thread_sensitive_executor(sync_to_async(int))
-            async with ThreadSensitiveContext(executor=executor):
-                inside = inventory.thread_sensitive_executor(sync_to_async(int))
+            outside = SyncToAsync.thread_sensitive_context.get(None)
+            async with entered:
+                inside = SyncToAsync.thread_sensitive_context.get(None)
                 used = await sync_to_async(threading.get_ident)()
             return outside, inside, used
 
@@ -111,25 +114,32 @@ class SyncToAsyncPrivates(SimpleTestCase):
         finally:
             executor.shutdown()
         self.assertIsNone(outside)
-        self.assertIs(inside, executor)
+        self.assertIs(inside, entered)
         self.assertEqual(used, worker)
 
     def test_a_sync_caller_up_the_stack_comes_first(self):
         """``AsyncToSync.executors.current``: a coroutine run by ``async_to_sync`` from a
-        sync thread sends its thread-sensitive calls back to that thread."""
+        sync thread sends its thread-sensitive calls back to that thread, whatever context
+        it inherited; ``async_to_sync_executor`` sees that caller."""
         executor = ThreadPoolExecutor(1)
 
         async def inner():
-            return inventory.thread_sensitive_executor(sync_to_async(int))
+            return inventory.async_to_sync_executor(), threading.get_ident()
+
+        def sync_caller():
+            seen, _ = async_to_sync(inner)()
+            return seen, threading.get_ident(), async_to_sync(sync_to_async(threading.get_ident))()
 
         async def main():
             async with ThreadSensitiveContext(executor=executor):
-                return await sync_to_async(async_to_sync(inner))()
+                return await sync_to_async(sync_caller)()
 
         try:
-            self.assertIsNone(asyncio.run(main()))
+            seen, caller, served_on = asyncio.run(main())
         finally:
             executor.shutdown()
+        self.assertIsNotNone(seen)
+        self.assertEqual(served_on, caller)
 
     def test_async_to_sync_executor_reads_the_local(self):
         """The direct read agrees with ``AsyncToSync.executors.current``: set, unset, and
