@@ -48,9 +48,9 @@ def serving(fallback: AsyncCall) -> AsyncCall:
 
     async def call(wrapper: Any, /, *args: Any, **kwargs: Any) -> Any:
         # A keyword named ``self`` fails in asgiref's ``__call__``; it must fail here too.
-        if inventory.plain_thread_sensitive(wrapper) and "self" not in kwargs:
-            executor = SERVED.get(wrapper.thread_sensitive_context.get(None))
-            if executor is not None and inventory.async_to_sync_executor() is None:
+        if "self" not in kwargs:
+            executor = inventory.served_executor(wrapper, SERVED)
+            if executor is not None:
                 return _serve(executor, wrapper, args, kwargs)
         return await fallback(wrapper, *args, **kwargs)
 
@@ -61,17 +61,23 @@ def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> An
     """One call, as asgiref's worker would make it, on this thread.
 
     Kept to one frame and a few C calls: each ``a*`` ORM call of a test comes through here.
+    Contexts are compared in C, at once when they share one mapping (most calls change no
+    variable); a value that refuses comparison counts as a change.
     """
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    if not _same(context, executor.clean):
+    try:
+        clean = context == executor.clean
+    except Exception:
+        clean = False
+    if not clean:
         foreign = inventory.foreign_local_storage(context)
         if foreign:
             context.run(_rehome, foreign)
         else:
             executor.clean = context.copy()
     try:
-        if inventory.plain_thread_handler(wrapper):
+        if type(wrapper) is SyncToAsync or inventory.plain_thread_handler(wrapper):
             # asgiref's own handler, less the re-raise of the exception being handled: the
             # call runs inside the caller's frames here, so it sees that exception anyway.
             inventory.note_caller_loop(loop)
@@ -81,18 +87,16 @@ def _serve(executor: InlineExecutor, wrapper: Any, args: Any, kwargs: Any) -> An
             loop, inventory.run_thread_handler, wrapper, loop, context.run, child
         )
     finally:
-        if not _same(context, contextvars.copy_context()):
+        try:
+            unchanged = context == contextvars.copy_context()
+        except Exception:
+            unchanged = False
+        if not unchanged:
             _copy_back(context)
-        inventory.end_thread_sensitive_call(wrapper)
-
-
-def _same(context: contextvars.Context, other: contextvars.Context | None) -> bool:
-    """True when both hold the same values: one comparison in C, at once when they share
-    one mapping (most calls change no variable); False when a value refuses comparison."""
-    try:
-        return other is not None and context == other
-    except Exception:
-        return False
+        # Only asgiref's own single-thread path sets it; writing it when it is not set would
+        # give the caller's context a new mapping, and the next call's comparisons a slow path.
+        if wrapper.deadlock_context.get(False):
+            inventory.end_thread_sensitive_call(wrapper)
 
 
 def _rehome(foreign: list[tuple[Any, Any]]) -> None:

@@ -61,13 +61,29 @@ def set_sync_to_async_call(call: Callable[..., Any]) -> None:
 _EXECUTORS_VAR: contextvars.ContextVar[Any] = AsyncToSync.executors._storage._data
 
 
-def async_to_sync_executor() -> Any:
-    """``AsyncToSync.executors.current`` as this thread sees it, or None: the
-    ``Local``'s storage counts only when this thread owns it."""
-    storage = _EXECUTORS_VAR.get(None)
-    if storage is None or storage.thread_id != threading.get_ident():
+def served_executor(wrapper: Any, served: dict[Any, Any]) -> Any:
+    """The executor asgiref's ``SyncToAsync.__call__`` would send a call of ``wrapper`` made
+    here to, if it is one of ``served`` (keyed by ``ThreadSensitiveContext``), else None.
+
+    That is a thread-sensitive call run in a copy of the caller's context
+    (``_thread_sensitive``, ``context``), from inside one of those contexts, with no sync
+    caller further up the stack (``AsyncToSync.executors.current``, which asgiref asks
+    first; its ``Local`` storage counts only when this thread owns it). One function: every
+    ``a*`` ORM call of a test asks it.
+    """
+    if not wrapper._thread_sensitive or wrapper.context is not None:
         return None
-    return storage.data.get("current")
+    executor = served.get(wrapper.thread_sensitive_context.get(None))
+    if executor is None:
+        return None
+    storage = _EXECUTORS_VAR.get(None)
+    if (
+        storage is not None
+        and storage.thread_id == threading.get_ident()
+        and storage.data.get("current") is not None
+    ):
+        return None
+    return executor
 
 
 #: asgiref's own ``SyncToAsync.__init__``; ``inlinecalls`` stands in for it during a run.
@@ -118,12 +134,6 @@ def function_state(wrapper: Any, method: Any) -> dict[str, Any] | None:
     return {name: value for name, value in attributes.items() if name not in PER_CALLABLE}
 
 
-def plain_thread_sensitive(wrapper: Any) -> bool:
-    """True for a ``SyncToAsync`` that asgiref would send to a thread-sensitive executor and
-    run in a copy of the caller's context (``_thread_sensitive``, ``context``)."""
-    return bool(wrapper._thread_sensitive) and wrapper.context is None
-
-
 def run_thread_handler(wrapper: Any, loop: Any, func: Callable[..., Any], *args: Any) -> Any:
     """Run ``func(*args)`` the way asgiref's worker does, through ``wrapper.thread_handler``:
     it notes the caller's loop for a nested ``async_to_sync`` and re-raises the exception
@@ -161,12 +171,8 @@ def note_caller_loop(loop: Any) -> None:
 
 
 def end_thread_sensitive_call(wrapper: Any) -> None:
-    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``. Only
-    asgiref's own single-thread path sets it, so it is written only when set: writing the
-    same value again would give the caller's context a new mapping, and the next call's
-    comparisons with it a slow path."""
-    if wrapper.deadlock_context.get(False):
-        wrapper.deadlock_context.set(False)
+    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``."""
+    wrapper.deadlock_context.set(False)
 
 
 def foreign_local_storage(context: contextvars.Context) -> list[tuple[Any, Any]]:

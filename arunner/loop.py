@@ -326,6 +326,14 @@ class Bridge:
         """Run a coroutine on the loop from the main thread and return its result."""
         return self.wait(self.start(coro))  # type: ignore[no-any-return]
 
+    def run_phase(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+        """Run one phase of a test session in ``context`` and return its result; the phase
+        calls ``phase_over`` last."""
+        return self.wait(self.start(coro, context))  # type: ignore[no-any-return]
+
+    def phase_over(self) -> None:
+        """Called by a session's phase in its last step, on the loop."""
+
     def _new_loop(self, factory: Callable[[], TrackingLoop]) -> TrackingLoop:
         loop = factory()
         inventory.loop_thread_executors[loop] = self.executor
@@ -395,6 +403,17 @@ class InlineBridge(Bridge):
         while not future.done():
             self.loop.run_forever()
         return future.result()
+
+    def run_phase(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+        """``run`` without the stopping wrapper: the phase stops the loop itself."""
+        loop = self.loop
+        task = asyncio.Task(coro, loop=loop, context=context)
+        while not task.done():
+            loop.run_forever()
+        return task.result()
+
+    def phase_over(self) -> None:
+        self.loop.stop()
 
     def close(self) -> None:
         self._finish_loop()

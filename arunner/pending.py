@@ -14,7 +14,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import inventory
@@ -98,18 +98,33 @@ class ThreadWatch:
             self._original_start = None
 
 
-@dataclass
-class Snapshot:
-    """What was already running when the test started, so the drain sees only the test's."""
+_NO_TASKS: frozenset[asyncio.Task[Any]] = frozenset()
 
-    tasks: set[asyncio.Task[Any]]
-    jobs_from: int
-    threads: list[tuple[threading.Thread, str]] = field(default_factory=list)
+#: What was already running when a test started, so the drain sees only the test's own: the
+#: loop's tasks, and how many of its executor jobs came before.
+Before = tuple[frozenset["asyncio.Task[Any]"] | set["asyncio.Task[Any]"], int]
 
 
-def snapshot(loop: TrackingLoop, threads: list[tuple[threading.Thread, str]]) -> Snapshot:
-    loop.jobs[:] = [job for job in loop.jobs if not job.future.done()]
-    return Snapshot(set(loop.task_sites), len(loop.jobs), threads)
+def snapshot(loop: TrackingLoop) -> Before:
+    """Taken as a coroutine test starts; most loops have nothing running then."""
+    jobs = loop.jobs
+    if jobs:
+        jobs[:] = [job for job in jobs if not job.future.done()]
+    return (set(loop.task_sites) if loop.task_sites else _NO_TASKS), len(jobs)
+
+
+def anything_left(
+    loop: TrackingLoop, before: Before, threads: list[tuple[threading.Thread, str]]
+) -> bool:
+    """Whether the test left anything running: asked by every coroutine test, so it builds
+    nothing."""
+    tasks, jobs = loop.task_sites, loop.jobs
+    before_tasks, jobs_from = before
+    return bool(
+        (tasks and any(not task.done() and task not in before_tasks for task in tasks))
+        or (len(jobs) > jobs_from and any(not job.future.done() for job in jobs[jobs_from:]))
+        or (threads and any(thread.is_alive() for thread, _ in threads))
+    )
 
 
 def _thread_name(thread: threading.Thread) -> str:
@@ -121,9 +136,16 @@ def _thread_name(thread: threading.Thread) -> str:
 class Drain:
     """Waits for what the test started, then cancels and describes what is left."""
 
-    def __init__(self, loop: TrackingLoop, before: Snapshot, grace: float) -> None:
+    def __init__(
+        self,
+        loop: TrackingLoop,
+        before: Before,
+        threads: list[tuple[threading.Thread, str]],
+        grace: float,
+    ) -> None:
         self.loop = loop
-        self.before = before
+        self.before_tasks, self.jobs_from = before
+        self.threads = threads
         self.grace = grace
 
     def _tasks(self) -> set[asyncio.Task[Any]]:
@@ -131,27 +153,14 @@ class Drain:
         return {
             task
             for task in self.loop.task_sites
-            if task is not current and task not in self.before.tasks and not task.done()
+            if task is not current and task not in self.before_tasks and not task.done()
         }
 
     def _jobs(self) -> list[TrackedJob]:
-        return [job for job in self.loop.jobs[self.before.jobs_from :] if not job.future.done()]
+        return [job for job in self.loop.jobs[self.jobs_from :] if not job.future.done()]
 
     def _threads(self) -> list[tuple[threading.Thread, str]]:
-        return [(t, site) for t, site in self.before.threads if t.is_alive()]
-
-    def anything_left(self) -> bool:
-        """Whether the test left anything running: asked by every coroutine test, so it
-        builds nothing."""
-        before, tasks, jobs = self.before, self.loop.task_sites, self.loop.jobs
-        return bool(
-            (tasks and any(not task.done() and task not in before.tasks for task in tasks))
-            or (
-                len(jobs) > before.jobs_from
-                and any(not job.future.done() for job in jobs[before.jobs_from :])
-            )
-            or (before.threads and any(thread.is_alive() for thread, _ in before.threads))
-        )
+        return [(t, site) for t, site in self.threads if t.is_alive()]
 
     async def run(self) -> tuple[list[Started], list[Started]]:
         """Return (cancelled, stuck): leftovers that were cancelled, and what could not be.

@@ -5,6 +5,9 @@ session's context, as ``IsolatedAsyncioTestCase`` runs its phases: contextvars s
 phase are seen by the next, tasks the test spawns inherit the context, and the context ties
 every thread-sensitive call back to this test (``OWNER``). The context is a copy of the
 loop's, where the ``ThreadSensitiveContext`` with the executor E is already entered.
+
+Every coroutine test opens a session, so the common one (one phase, nothing left running)
+costs one task and one turn of the loop, and builds nothing else.
 """
 
 from __future__ import annotations
@@ -46,18 +49,21 @@ async def _call_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 class TestSession:
-    """The loop-side half of one test: runs the phases it is given, in order, then drains."""
+    """The loop-side half of one test: runs the phases it is given, in order, then drains.
+
+    Made when the test's set-up phase starts; from then on the executor serves this test.
+    """
 
     def __init__(
         self,
         bridge: Bridge,
-        test_id: str,
+        test: Any,
         grace: float,
         threads: pending.ThreadWatch,
         strict_tasks: bool = False,
     ) -> None:
         self.bridge = bridge
-        self.test_id = test_id
+        self.test = test
         self.grace = grace
         self.strict_tasks = strict_tasks
         self._threads = threads
@@ -67,18 +73,22 @@ class TestSession:
         self._context: contextvars.Context | None = bridge.context.copy()
         self._context.run(OWNER.set, self)
         self._started_threads: list[Any] = []
-        self._snapshot: pending.Snapshot | None = None
+        self._before: pending.Before | None = None
         self._drained: Drained | None = None
         self.finished = False
+        threads.recording = self._started_threads
+        executor = bridge.executor
+        executor.active = self
+        if isinstance(executor, HomeThreadExecutor):
+            executor.open = True
 
     def __str__(self) -> str:
-        return self.test_id
+        return str(self.test_id)
 
-    def start(self) -> None:
-        self._threads.recording = self._started_threads
-        self.bridge.executor.active = self
-        if isinstance(self.bridge.executor, HomeThreadExecutor):
-            self.bridge.executor.open = True
+    @property
+    def test_id(self) -> str:
+        """Asked for only in messages: building a test's id costs every test otherwise."""
+        return self.test.id()  # type: ignore[no-any-return]
 
     def run(self, coro: Coroutine[Any, Any, Any], last: Callable[[], bool] | None = None) -> Any:
         """Run one phase and return its result (main thread).
@@ -86,7 +96,7 @@ class TestSession:
         When ``last()`` is true once the phase is over (nothing else will be sent), the
         session drains in the same task, saving the test a second wait in ``finish``.
         """
-        result, exc = self._run_phase(self._phase(coro, last))
+        result, exc = self.bridge.run_phase(self._phase(coro, last), self._context)
         if exc is not None:
             raise exc
         return result
@@ -98,11 +108,15 @@ class TestSession:
         """Drain what the test left running, then leave the context (at the test's end)."""
         try:
             if self._drained is None:
-                self._drained = self._run_phase(self._drain_phase())
+                self._drained = self.bridge.run_phase(self._drain_phase(), self._context)
             cancelled, stuck = self._drained
         finally:
             self.finished = True
-            self._release()
+            # Break the cycles session -> context -> ``OWNER`` -> session and session -> task
+            # -> context, so a finished test is freed at once instead of by the cyclic garbage
+            # collector, whose passes would otherwise cost every coroutine test.
+            self._context = None
+            self.task = None
             self._threads.recording = None
             executor = self.bridge.executor
             executor.active = None
@@ -113,42 +127,38 @@ class TestSession:
             escapes.disown([item.thread for item in stuck if item.thread is not None])
             pending.report(self.test_id, cancelled, stuck, self.grace, self.strict_tasks)
 
-    def _release(self) -> None:
-        """Break the cycles session -> context -> ``OWNER`` -> session and session -> task
-        -> context, so a finished test is freed at once instead of by the cyclic garbage
-        collector, whose passes would otherwise cost every coroutine test ~15 µs."""
-        self._context = None
-        self.task = None
-
-    def _run_phase(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.bridge.wait(self.bridge.start(coro, self._context))
-
-    def _begin_phase(self) -> None:
-        """Remember the phase's task; the first phase also notes what was running before."""
-        self.task = asyncio.current_task()
-        if self._snapshot is None:
-            self._snapshot = pending.snapshot(self.bridge.loop, self._started_threads)
-
     async def _phase(
         self, coro: Coroutine[Any, Any, Any], last: Callable[[], bool] | None
     ) -> Outcome:
-        self._begin_phase()
-        outcome: Outcome
+        """One phase's task. It ends the loop's run itself (``Bridge.phase_over``), in its
+        last step, so that the main thread gets the outcome after that very turn."""
         try:
-            outcome = await coro, None
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except asyncio.CancelledError as exc:
-            outcome = None, self._cancelled(exc)
-        except BaseException as exc:
-            outcome = None, exc
-        if last is not None and last():
-            self._drained = await self._drain()
-        return outcome
+            self.task = asyncio.current_task()
+            if self._before is None:
+                self._before = pending.snapshot(self.bridge.loop)
+            outcome: Outcome
+            try:
+                outcome = await coro, None
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except asyncio.CancelledError as exc:
+                outcome = None, self._cancelled(exc)
+            except BaseException as exc:
+                outcome = None, exc
+            if last is not None and last():
+                self._drained = await self._drain()
+            return outcome
+        finally:
+            self.bridge.phase_over()
 
     async def _drain_phase(self) -> Drained:
-        self._begin_phase()
-        return await self._drain()
+        try:
+            self.task = asyncio.current_task()
+            if self._before is None:
+                self._before = pending.snapshot(self.bridge.loop)
+            return await self._drain()
+        finally:
+            self.bridge.phase_over()
 
     def cancel_for_timeout(self, armed: Any) -> None:
         """Cancel the phase in progress (any thread); it then fails with the timeout report."""
@@ -170,8 +180,10 @@ class TestSession:
 
     async def _drain(self) -> Drained:
         """Wait for what the test started, then refuse its late thread-sensitive calls."""
-        assert self._snapshot is not None
-        drain = pending.Drain(self.bridge.loop, self._snapshot, self.grace)
-        drained = await drain.run() if drain.anything_left() else ([], [])
+        before, loop, threads = self._before, self.bridge.loop, self._started_threads
+        assert before is not None
+        drained: Drained = [], []
+        if pending.anything_left(loop, before, threads):
+            drained = await pending.Drain(loop, before, threads, self.grace).run()
         self.bridge.executor.active = None
         return drained

@@ -12,7 +12,7 @@ import inspect
 import sys
 import unittest
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from django.db import connections
 from django.test import TestCase
@@ -55,30 +55,23 @@ def _make_class_hook_sync(cls: type, name: str) -> None:
     setattr(cls, name, classmethod(hook))
 
 
-#: The instance attribute that holds a test's ``_Ending`` from ``before_test`` to its end:
-#: kept with the test, so a suite run inside a test does not replace it.
+#: The instance attribute that holds what the end of a test takes care of, from
+#: ``before_test`` to that end: its guard scope, its phase hooks (coroutine tests) and its
+#: armed time limit. Kept with the test, so a suite run inside a test does not replace it.
 _ENDING = "_arunner_ending"
 
-
-class _Ending(NamedTuple):
-    """What the end of one test takes care of."""
-
-    scope: escapes.Scope
-    hooks: testcase.PhaseHooks | None
-    armed: timeouts.Armed | None
+_Ending = tuple[escapes.Scope, "testcase.PhaseHooks | None", "timeouts.Armed | None"]
 
 
-def _in_test(test: unittest.TestCase, step: Callable[..., Any], *args: Any) -> None:
-    """Run one step of a test's end. An exception is recorded against the test as unittest
-    records a failing cleanup's; outside ``run`` (``debug()``) it propagates."""
-    try:
-        step(*args)
-    except BaseException:
-        part = inventory.test_part(test)
-        if part is None:
-            raise
-        with part:
-            raise
+def _record(test: unittest.TestCase) -> None:
+    """Called while one step of a test's end is handling its exception: record it against
+    the test as unittest records a failing cleanup's; outside ``run`` (``debug()``) it
+    propagates."""
+    part = inventory.test_part(test)
+    if part is None:
+        raise
+    with part:
+        raise
 
 
 def _then_end_test(do_cleanups: Callable[[unittest.TestCase], Any]) -> Callable[..., Any]:
@@ -128,6 +121,8 @@ class RunContext:
             (config.db_threads, None),
         ) * 2
         self._class_limit = config.timeout
+        self._rollback_aliases: frozenset[str] | None = None
+        self._loop_per_test = False
 
     def __enter__(self) -> RunContext:
         self.protection.install()
@@ -167,14 +162,18 @@ class RunContext:
             self._close_test_bridge()
         if type(test) is not self._class:
             self._enter_class(test)
-        coroutine = testcase.is_coroutine_test(test)
+        coroutine_method = testcase.is_coroutine_method(test)
+        coroutine = coroutine_method or testcase.has_async_phases(type(test))
         scope = self.guard.begin(test, *self._modes[coroutine])
         self.diagnostics.begin(test)
-        hooks = self._phase_hooks(test) if coroutine else None
+        hooks = None
+        if coroutine:
+            hooks = testcase.PhaseHooks(test, coroutine_method, self, self._rollback_aliases)
         self._session = None
         limit = timeouts.limit_for(test, self._class_limit)
         armed = self._time_limit(test, limit) if limit > 0 else None
-        vars(test)[_ENDING] = _Ending(scope, hooks, armed)
+        ending: _Ending = (scope, hooks, armed)
+        vars(test)[_ENDING] = ending
         if not self._ends_after_cleanups:
             end = functools.partial(self.end_test, test)
             if hooks is not None:
@@ -198,36 +197,45 @@ class RunContext:
             for coroutine in (False, True)
         )
         self._class_limit = timeouts.class_limit(cls, self.config.timeout)
-
-    def _phase_hooks(self, test: unittest.TestCase) -> testcase.PhaseHooks:
-        atomics = None
+        self._rollback_aliases = None
         if testcase.needs_own_rollback(test):
             aliases = testcase.test_databases(test) & self.config.test_aliases
-            atomics = lambda: isolation.enter_atomics(aliases)  # noqa: E731
-        return testcase.PhaseHooks(test, lambda: self._open_session(test), atomics)
+            self._rollback_aliases = frozenset(aliases)
+        self._loop_per_test = testcase.is_isolated_asyncio(test) or self.config.loop_scope == "test"
 
     def end_test(self, test: unittest.TestCase) -> None:
         """After the test's own cleanups: drain a coroutine test and roll it back (and run the
         cleanups its leftover tasks added), then its time limit, what it triggered, the
         connections its threads used, and the phase hooks on the instance. Each step runs even
         when an earlier one fails."""
-        ending = vars(test).pop(_ENDING, None)
+        ending: _Ending | None = vars(test).pop(_ENDING, None)
         if ending is None:
             return
-        hooks = ending.hooks
+        scope, hooks, armed = ending
         try:
             if hooks is not None:
-                _in_test(test, hooks.finish)
+                try:
+                    hooks.finish()
+                except BaseException:
+                    _record(test)
                 if inventory.cleanup_count(test):
                     test.doCleanups()
         finally:
             try:
-                if ending.armed is not None:
-                    _in_test(test, self.watchdog.check, ending.armed)
-                _in_test(test, self.diagnostics.end)
+                if armed is not None:
+                    try:
+                        self.watchdog.check(armed)
+                    except BaseException:
+                        _record(test)
+                try:
+                    self.diagnostics.end()
+                except BaseException:
+                    _record(test)
             finally:
                 try:
-                    _in_test(test, self.guard.end, ending.scope)
+                    self.guard.end(scope)
+                except BaseException:
+                    _record(test)
                 finally:
                     if hooks is not None:
                         hooks.uninstall()
@@ -290,14 +298,14 @@ class RunContext:
             self._class_bridge = self.bridges.new()
         return self._class_bridge
 
-    def _open_session(self, test: unittest.TestCase) -> TestSession:
-        if testcase.is_isolated_asyncio(test) or self.config.loop_scope == "test":
-            self._test_bridge = self.bridges.new()
-            bridge = self._test_bridge
+    def open_session(self, test: unittest.TestCase) -> TestSession:
+        """The session of a coroutine test, on its class's loop or on a loop of its own."""
+        if self._loop_per_test:
+            bridge = self._test_bridge = self.bridges.new()
         else:
-            bridge = self.class_bridge()
+            bridge = self._class_bridge or self.class_bridge()
         self._session = TestSession(
-            bridge, test.id(), self.config.task_grace, self.threads, self.config.strict_tasks
+            bridge, test, self.config.task_grace, self.threads, self.config.strict_tasks
         )
         return self._session
 

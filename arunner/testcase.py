@@ -16,11 +16,11 @@ import warnings
 from collections.abc import Callable
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from django.test import SimpleTestCase, TestCase
 
-from . import inventory
+from . import inventory, isolation
 from .session import TestSession, phase_coroutine
 
 __unittest = True
@@ -44,10 +44,12 @@ def is_isolated_asyncio(test: unittest.TestCase) -> bool:
 
 def is_coroutine_test(test: unittest.TestCase) -> bool:
     """True when any phase of the test is a coroutine, so it needs the runner's loop."""
-    cls = type(test)
-    return _has_async_phases(cls) or _is_coroutine_function(
-        getattr(cls, test._testMethodName, None)
-    )
+    return is_coroutine_method(test) or has_async_phases(type(test))
+
+
+def is_coroutine_method(test: unittest.TestCase) -> bool:
+    """True when the test method itself is a coroutine function."""
+    return _is_coroutine_function(getattr(type(test), test._testMethodName, None))
 
 
 def _is_coroutine_function(function: Any) -> bool:
@@ -59,7 +61,7 @@ def _is_coroutine_function(function: Any) -> bool:
 
 
 @functools.cache
-def _has_async_phases(cls: type) -> bool:
+def has_async_phases(cls: type) -> bool:
     """Async hooks, or a class whose every test is a coroutine test."""
     if issubclass(cls, unittest.IsolatedAsyncioTestCase):
         return True
@@ -99,50 +101,78 @@ def test_databases(test: unittest.TestCase) -> set[str]:
 @functools.cache
 def _defined(cls: type, names: tuple[str, ...]) -> tuple[str, ...]:
     """The hooks among ``names`` that the class defines, leaving out unittest's no-ops; per
-    class, as ``_has_async_phases`` is."""
+    class, as ``has_async_phases`` is."""
     return tuple(name for name in names if getattr(cls, name, None) not in _NO_OPS_OR_NONE)
+
+
+class SessionOpener(Protocol):
+    def open_session(self, test: unittest.TestCase) -> TestSession: ...
+
+
+class _ClassHooks(NamedTuple):
+    """What ``PhaseHooks`` needs to know of a test class, found once per class."""
+
+    set_up: tuple[str, ...]
+    tear_down: tuple[str, ...]
+    #: unittest's ``TestCase`` has no ``addAsyncCleanup``; arunner gives its tests one.
+    lacks_async_cleanup: bool
+    isolated_asyncio: bool
+
+
+@functools.cache
+def _class_hooks(cls: type) -> _ClassHooks:
+    return _ClassHooks(
+        _defined(cls, _SET_UP),
+        _defined(cls, _TEAR_DOWN),
+        not hasattr(cls, "addAsyncCleanup"),
+        issubclass(cls, unittest.IsolatedAsyncioTestCase),
+    )
 
 
 class PhaseHooks:
     """Sends a test's phases to its session; installed as instance attributes.
 
-    ``open_session`` is called at setUp time, so the session (and its loop) exists only while
-    the test runs; ``finish`` drains it at the test's end, then ``rollback`` (for unittest
-    classes) undoes its writes.
+    The session (and the loop it runs on) is opened at setUp time, so it exists only while
+    the test runs; ``finish`` drains it at the test's end, then, for unittest classes, rolls
+    back the atomics opened on ``rollback_aliases``.
     """
 
     def __init__(
         self,
         test: unittest.TestCase,
-        open_session: Callable[[], TestSession],
-        enter_atomics: Callable[[], Callable[[], None]] | None,
+        coroutine_method: bool,
+        opener: SessionOpener,
+        rollback_aliases: frozenset[str] | None,
     ) -> None:
         self.test = test
         self.method = getattr(test, test._testMethodName)
-        self.open_session = open_session
-        self.enter_atomics = enter_atomics
+        self.coroutine_method = coroutine_method
+        self.opener = opener
+        self.rollback_aliases = rollback_aliases
         self.session: TestSession | None = None
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
-        self._added: list[str] = []
+        self._added: tuple[str, ...] = ()
         self._end: Callable[[], None] | None = None
-        self._set_up = _defined(type(test), _SET_UP)
-        self._tear_down = _defined(type(test), _TEAR_DOWN)
+        self._class = _class_hooks(type(test))
 
     def install(self) -> None:
         test = self.test
         attributes = vars(test)
-        added = {name: getattr(self, hook) for name, hook in _PHASE_HOOKS}
-        if not hasattr(type(test), "addAsyncCleanup"):
-            added["addAsyncCleanup"] = self.addAsyncCleanup
+        added = _PHASE_NAMES
+        for name, hook in _PHASE_HOOKS:
+            attributes[name] = getattr(self, hook)
+        if self._class.lacks_async_cleanup:
+            attributes["addAsyncCleanup"] = self.addAsyncCleanup
+            added += ("addAsyncCleanup",)
         name = test._testMethodName
         if name not in attributes:
             stand_in = _stand_in(getattr(type(test), name, None))
             if stand_in is not None:
-                added[name] = stand_in
-        self._added = list(added)
-        attributes.update(added)
-        if is_isolated_asyncio(test):
+                attributes[name] = stand_in
+                added += (name,)
+        self._added = added
+        if self._class.isolated_asyncio:
             # Kept after the test: ``IsolatedAsyncioTestCase.run`` calls the teardown one
             # once the cleanups (and so ``uninstall``) are done.
             attributes.update(dict.fromkeys(inventory.ISOLATED_ASYNCIO_SETUP, _no_op))
@@ -171,17 +201,17 @@ class PhaseHooks:
         self._end = end
 
     def callSetUp(self) -> None:
-        if self.enter_atomics is not None:
-            self.rollback = self.enter_atomics()
-        self.session = self.open_session()
-        self.session.start()
+        if self.rollback_aliases is not None:
+            self.rollback = isolation.enter_atomics(self.rollback_aliases)
+        session = self.session = self.opener.open_session(self.test)
         self._own_cleanups = inventory.cleanup_count(self.test)
-        for name in self._set_up:
-            self.session.call(getattr(self.test, name))
+        for name in self._class.set_up:
+            session.call(getattr(self.test, name))
 
     def callTestMethod(self, method: Callable[..., Any]) -> None:
         assert self.session is not None
-        outcome = self.session.run(phase_coroutine(self.method), last=self._nothing_follows)
+        coro = self.method() if self.coroutine_method else phase_coroutine(self.method)
+        outcome = self.session.run(coro, last=self._nothing_follows)
         if outcome is not None:
             warnings.warn(
                 f"It is deprecated to return a value that is not None from a test case "
@@ -192,11 +222,13 @@ class PhaseHooks:
 
     def _nothing_follows(self) -> bool:
         """No teardown hook or cleanup of the test's own will run after the test method."""
-        return not self._tear_down and inventory.cleanup_count(self.test) == self._own_cleanups
+        return (
+            not self._class.tear_down and inventory.cleanup_count(self.test) == self._own_cleanups
+        )
 
     def callTearDown(self) -> None:
         assert self.session is not None
-        for name in self._tear_down:
+        for name in self._class.tear_down:
             self.session.call(getattr(self.test, name))
 
     def callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
@@ -234,6 +266,7 @@ def _stand_in(function: Any) -> Callable[[], None] | None:
 
 #: unittest's phase hooks, each with the method of ``PhaseHooks`` that replaces it.
 _PHASE_HOOKS = tuple((name, name.lstrip("_")) for name in inventory.UNITTEST_PHASES)
+_PHASE_NAMES = inventory.UNITTEST_PHASES
 
 
 def _no_op() -> None:

@@ -96,15 +96,16 @@ class SyncToAsyncPrivates(SimpleTestCase):
         self.assertIs(SyncToAsync.__call__, current)
 
     def test_the_entered_thread_sensitive_context_and_its_executor(self):
-        """``inlinecalls`` serves a call when ``SyncToAsync.thread_sensitive_context`` holds
-        an inline loop's context: asgiref sends such a call to that context's executor."""
+        """``served_executor`` finds a call's executor by ``SyncToAsync.thread_sensitive_context``:
+        asgiref sends a call made inside that context to the context's executor."""
         executor = ThreadPoolExecutor(1)
         entered = ThreadSensitiveContext(executor=executor)
+        served = {entered: executor}
 
         async def main():
-            outside = SyncToAsync.thread_sensitive_context.get(None)
+            outside = inventory.served_executor(sync_to_async(int), served)
             async with entered:
-                inside = SyncToAsync.thread_sensitive_context.get(None)
+                inside = inventory.served_executor(sync_to_async(int), served)
                 used = await sync_to_async(threading.get_ident)()
             return outside, inside, used
 
@@ -114,46 +115,76 @@ class SyncToAsyncPrivates(SimpleTestCase):
         finally:
             executor.shutdown()
         self.assertIsNone(outside)
-        self.assertIs(inside, entered)
+        self.assertIs(inside, executor)
         self.assertEqual(used, worker)
+
+    def test_only_thread_sensitive_calls_in_the_callers_context_are_served(self):
+        executor = ThreadPoolExecutor(1)
+        entered = ThreadSensitiveContext(executor=executor)
+        served = {entered: executor}
+
+        async def main():
+            async with entered:
+                return [
+                    inventory.served_executor(wrapper, served)
+                    for wrapper in (
+                        sync_to_async(int),
+                        sync_to_async(int, thread_sensitive=False),
+                        sync_to_async(int, context=contextvars.copy_context()),
+                    )
+                ]
+
+        try:
+            found = asyncio.run(main())
+        finally:
+            executor.shutdown()
+        self.assertEqual(found, [executor, None, None])
 
     def test_a_sync_caller_up_the_stack_comes_first(self):
         """``AsyncToSync.executors.current``: a coroutine run by ``async_to_sync`` from a
         sync thread sends its thread-sensitive calls back to that thread, whatever context
-        it inherited; ``async_to_sync_executor`` sees that caller."""
+        it inherited, so ``served_executor`` finds none there."""
         executor = ThreadPoolExecutor(1)
+        entered = ThreadSensitiveContext(executor=executor)
+        served = {entered: executor}
 
         async def inner():
-            return inventory.async_to_sync_executor(), threading.get_ident()
+            return inventory.served_executor(sync_to_async(int), served)
 
         def sync_caller():
-            seen, _ = async_to_sync(inner)()
+            seen = async_to_sync(inner)()
             return seen, threading.get_ident(), async_to_sync(sync_to_async(threading.get_ident))()
 
         async def main():
-            async with ThreadSensitiveContext(executor=executor):
+            async with entered:
                 return await sync_to_async(sync_caller)()
 
         try:
             seen, caller, served_on = asyncio.run(main())
         finally:
             executor.shutdown()
-        self.assertIsNotNone(seen)
+        self.assertIsNone(seen)
         self.assertEqual(served_on, caller)
 
-    def test_async_to_sync_executor_reads_the_local(self):
+    def test_served_executor_reads_the_sync_callers_local(self):
         """The direct read agrees with ``AsyncToSync.executors.current``: set, unset, and
         seen from another thread (whose context is a copy of this one's)."""
         marker = object()
+        entered = ThreadSensitiveContext()
+        served = {entered: marker}
+
+        def found():
+            return inventory.served_executor(sync_to_async(int), served)
 
         def check():
-            before = inventory.async_to_sync_executor()
-            AsyncToSync.executors.current = marker
-            here = inventory.async_to_sync_executor()
+            SyncToAsync.thread_sensitive_context.set(entered)
+            before = found()
+            AsyncToSync.executors.current = object()
+            here = found()
             context = contextvars.copy_context()
             elsewhere = ThreadPoolExecutor(1)
             try:
-                there = elsewhere.submit(context.run, inventory.async_to_sync_executor).result()
+                there = elsewhere.submit(context.run, found).result()
                 asgiref_there = elsewhere.submit(
                     context.run, getattr, AsyncToSync.executors, "current", None
                 ).result()
@@ -162,9 +193,9 @@ class SyncToAsyncPrivates(SimpleTestCase):
             return before, here, there, asgiref_there
 
         before, here, there, asgiref_there = contextvars.Context().run(check)
-        self.assertIsNone(before)
-        self.assertIs(here, marker)
-        self.assertIsNone(there)
+        self.assertIs(before, marker)
+        self.assertIsNone(here)
+        self.assertIs(there, marker)
         self.assertIsNone(asgiref_there)
 
     def test_a_wrapper_holds_its_function_and_the_per_callable_attributes(self):
@@ -227,14 +258,6 @@ class SyncToAsyncPrivates(SimpleTestCase):
         self.assertIs(noted, loop)
         self.assertEqual(pid, os.getpid())
         self.assertEqual(tasks, [])
-
-    def test_plain_thread_sensitive(self):
-        self.assertTrue(inventory.plain_thread_sensitive(sync_to_async(int)))
-        self.assertFalse(
-            inventory.plain_thread_sensitive(sync_to_async(int, thread_sensitive=False))
-        )
-        own = sync_to_async(int, context=contextvars.copy_context())
-        self.assertFalse(inventory.plain_thread_sensitive(own))
 
     def test_end_thread_sensitive_call_clears_the_deadlock_flag(self):
         def check():
