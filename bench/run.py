@@ -13,6 +13,10 @@ Usage::
 
     python bench/run.py [--variants a,b,...] [--repeat 7] [-n 1000] [--out PATH] [-- EXTRA]
 
+``--against CHECKOUT`` adds the variants ``before-sync`` and ``before-async``: the same
+runs with another checkout's arunner, so a change is timed against the code before it in
+the same alternation.
+
 Anything after ``--`` is appended to every ``manage.py test`` command line.
 The database is chosen by ``ARUNNER_TEST_DB`` (sqlite, postgres or mariadb).
 """
@@ -53,6 +57,8 @@ class Variant:
     shape: str
     args: tuple[str, ...] = ()
     about: str = ""
+    #: Runs arunner from the ``--against`` checkout instead of the installed one.
+    before: bool = False
 
 
 VARIANTS: dict[str, Variant] = {
@@ -71,6 +77,12 @@ VARIANTS: dict[str, Variant] = {
         "async", ("--testrunner", ARUNNER, "--executor", "hop"), "arunner, hop executor"
     ),
     "arunner-sync": Variant("sync", ("--testrunner", ARUNNER), "arunner, sync TestCase suite"),
+    "before-async": Variant(
+        "async", ("--testrunner", ARUNNER), "the --against checkout's arunner, async suite", True
+    ),
+    "before-sync": Variant(
+        "sync", ("--testrunner", ARUNNER), "the --against checkout's arunner, sync suite", True
+    ),
 }
 
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -81,6 +93,10 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("arunner-sync", "django-sync"),
     ("django-async", "django-sync"),
     ("django-transaction", "django-async"),
+    ("before-async", "django-sync"),
+    ("before-sync", "django-sync"),
+    ("arunner-async", "before-async"),
+    ("arunner-sync", "before-sync"),
 )
 
 RAN_RE = re.compile(r"^Ran (\d+) tests? in ([0-9.]+)s$", re.MULTILINE)
@@ -126,14 +142,21 @@ def command(python: str, variant: Variant, extra: list[str]) -> list[str]:
     ]
 
 
-def run_once(cmd: list[str], project: Path, expected: int, timeout: float) -> Sample:
+def run_once(
+    cmd: list[str], project: Path, expected: int, timeout: float, against: Path | None = None
+) -> Sample:
     """One timed run; raises BenchError unless it passed with exactly ``expected`` tests.
+
+    ``against``, a checkout, goes first on ``PYTHONPATH``: its ``arunner`` package is then
+    the one imported, ahead of the installed one.
 
     A run that hangs gets SIGABRT, which faulthandler (enabled through the
     environment) turns into a stack dump of every thread: a hang is a runner bug
     to report, and the stacks are what the report needs.
     """
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    if against is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(against), env.get("PYTHONPATH")]))
     problem = None
     start = perf_counter()
     with subprocess.Popen(
@@ -212,6 +235,17 @@ def environment(python: str, project: Path) -> dict[str, str]:
     )
     env["git"] = git.stdout.strip() or "unknown"
     return env
+
+
+def describe_checkout(checkout: Path) -> str:
+    """The ``--against`` checkout as the report names it: its path and commit."""
+    git = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"{checkout} ({git.stdout.strip() or 'not a git checkout'})"
 
 
 Clock = Callable[[Results, str], list[float]]
@@ -345,8 +379,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help="comma-separated subset of the variants below (default: all)",
+        default=",".join(k for k, v in VARIANTS.items() if not v.before),
+        help="comma-separated subset of the variants below (default: all but before-*)",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="a checkout of another arunner revision, for the before-* variants",
     )
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds (default 7)")
     parser.add_argument(
@@ -377,6 +416,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         parser.error("a variant is listed twice")
     if args.repeat < 1 or args.warmup < 0:
         parser.error("--repeat must be >= 1 and --warmup >= 0")
+    wants_before = any(VARIANTS[v].before for v in names)
+    if wants_before and args.against is None:
+        parser.error("the before-* variants need --against CHECKOUT")
+    if args.against is not None:
+        args.against = args.against.resolve()
+        if not (args.against / "arunner" / "__init__.py").is_file():
+            parser.error(f"--against {args.against}: no arunner package there")
     args.variants = names
     return args, extra
 
@@ -391,7 +437,8 @@ def bench(args: argparse.Namespace, extra: list[str], project: Path) -> Results:
         timed = rnd >= args.warmup
         label = f"round {rnd - args.warmup + 1}/{args.repeat}" if timed else "warm-up"
         for name in args.variants:
-            sample = run_once(commands[name], project, args.tests, args.timeout)
+            against = args.against if VARIANTS[name].before else None
+            sample = run_once(commands[name], project, args.tests, args.timeout, against)
             print(
                 f"{label:<12} {name:<22} suite {sample.suite:8.3f}s  cpu {sample.cpu:7.3f}s"
                 f"  wall {sample.wall:7.2f}s",
@@ -413,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="arunner-bench-"))
             project = Path(tmp)
         env = environment(args.python, project)
+        if args.against is not None:
+            env["against"] = describe_checkout(args.against)
         print(" ".join(f"{k}={v}" for k, v in env.items()), flush=True)
         wants_arunner = any(ARUNNER in VARIANTS[v].args for v in args.variants)
         if wants_arunner and env["arunner"].startswith("not usable"):
