@@ -326,6 +326,13 @@ class Bridge:
         """Run a coroutine on the loop from the main thread and return its result."""
         return self.wait(self.start(coro))  # type: ignore[no-any-return]
 
+    def session_context(self, owner: object) -> contextvars.Context:
+        """A copy of the loop's context in which ``OWNER`` is ``owner``: where a test session
+        runs its phases."""
+        context = self.context.copy()
+        context.run(OWNER.set, owner)
+        return context
+
     def run_phase(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
         """Run one phase of a test session in ``context`` and return its result; the phase
         calls ``phase_over`` last."""
@@ -384,6 +391,17 @@ class InlineBridge(Bridge):
         self.executor = executor
         self.loop = self._new_loop(factory)
         self.loop.owner_ident = threading.get_ident()
+        #: The loop's context holds no ``asgiref.local`` storage of another thread, so
+        #: neither does a session's copy until its test sets a variable.
+        self._clean = not inventory.foreign_local_storage(self.context)
+
+    def session_context(self, owner: object) -> contextvars.Context:
+        """Also tells the executor that the new context is clean, when it is, so that the
+        test's first call need not look through it."""
+        context = super().session_context(owner)
+        if self._clean:
+            self.executor.clean = context.copy()
+        return context
 
     def start(
         self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None

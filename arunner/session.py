@@ -21,7 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from . import escapes, pending, timeouts
-from .loop import OWNER, Bridge, HomeThreadExecutor
+from .loop import Bridge, HomeThreadExecutor
 
 __unittest = True
 
@@ -70,8 +70,7 @@ class TestSession:
         #: The task of the phase in progress (or the last one): what a timeout cancels.
         self.task: asyncio.Task[Any] | None = None
         self._timed_out: Any = None
-        self._context: contextvars.Context | None = bridge.context.copy()
-        self._context.run(OWNER.set, self)
+        self._context: contextvars.Context | None = bridge.session_context(self)
         self._started_threads: list[Any] = []
         self._before: pending.Before | None = None
         self._drained: Drained | None = None
