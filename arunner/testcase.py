@@ -48,13 +48,12 @@ def is_coroutine_test(test: unittest.TestCase) -> bool:
 
 
 def is_coroutine_method(test: unittest.TestCase) -> bool:
-    """True when the test method itself is a coroutine function."""
-    return _is_coroutine_function(getattr(type(test), test._testMethodName, None))
+    """True when the test method itself is a coroutine function.
 
-
-def _is_coroutine_function(function: Any) -> bool:
-    """``inspect.iscoroutinefunction``, without its calls for a plain function that carries no
-    attributes (so no coroutine mark): most test methods. Asked once for every test."""
+    ``inspect.iscoroutinefunction``, without its calls for a plain function that carries no
+    attributes (so no coroutine mark): most test methods. Asked once for every test.
+    """
+    function = getattr(type(test), test._testMethodName, None)
     if type(function) is FunctionType and not vars(function):
         return bool(function.__code__.co_flags & CO_COROUTINE)
     return inspect.iscoroutinefunction(function)
