@@ -132,9 +132,7 @@ class TestSession:
         """One phase's task. It ends the loop's run itself (``Bridge.phase_over``), in its
         last step, so that the main thread gets the outcome after that very turn."""
         try:
-            self.task = asyncio.current_task()
-            if self._before is None:
-                self._before = pending.snapshot(self.bridge.loop)
+            self._begin_phase()
             outcome: Outcome
             try:
                 outcome = await coro, None
@@ -152,12 +150,16 @@ class TestSession:
 
     async def _drain_phase(self) -> Drained:
         try:
-            self.task = asyncio.current_task()
-            if self._before is None:
-                self._before = pending.snapshot(self.bridge.loop)
+            self._begin_phase()
             return await self._drain()
         finally:
             self.bridge.phase_over()
+
+    def _begin_phase(self) -> None:
+        """Remember the phase's task; the first phase also notes what was running before."""
+        self.task = asyncio.current_task()
+        if self._before is None:
+            self._before = pending.snapshot(self.bridge.loop)
 
     def cancel_for_timeout(self, armed: Any) -> None:
         """Cancel the phase in progress (any thread); it then fails with the timeout report."""

@@ -90,8 +90,13 @@ class _BareRun:
         vars(self.test).pop("_callTestMethod", None)
 
 
+def _bare_run(test: object, _method: bool, context: object, _aliases: object) -> _BareRun:
+    """Made where ``RunContext.before_test`` makes a coroutine test's ``PhaseHooks``."""
+    return _BareRun(context, test)
+
+
 def async_experiments() -> dict[str, Callable[[], object]]:
-    from arunner import inlinecalls, suite
+    from arunner import inlinecalls, testcase
 
     class NotServing:
         def undo(self) -> None:
@@ -100,9 +105,7 @@ def async_experiments() -> dict[str, Callable[[], object]]:
     return {
         "arunner": lambda: replaced(),
         "with asgiref's sync_to_async": lambda: replaced((inlinecalls, "Installed", NotServing)),
-        "bare loop run of the coroutine": lambda: replaced(
-            (suite.RunContext, "_phase_hooks", lambda context, test: _BareRun(context, test))
-        ),
+        "bare loop run of the coroutine": lambda: replaced((testcase, "PhaseHooks", _bare_run)),
     }
 
 
