@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import unittest
 from collections.abc import Mapping
 from time import perf_counter
@@ -102,6 +101,7 @@ class ArunnerResult(ReportRecorder):
     total: int = 0
     colour: bool = False
     live: bool = False
+    interruption_fails = True
     #: Every result of the run, as it is made: the runner's way to count an interrupted run
     #: (``result_class`` gives each run a list of its own).
     made: list[Any]
@@ -149,17 +149,6 @@ class ArunnerResult(ReportRecorder):
             label = click.style(problem, fg="red", bold=True) if self.colour else problem
             self.stream.writeln(f"{label} {test}")
             self._status(test.id())
-
-    def stopTest(self, test: Any) -> None:
-        interrupted = sys.exc_info()
-        if (
-            self.records  # the test ran here (a --parallel parent only relays)
-            and isinstance(interrupted[1], KeyboardInterrupt)
-            and not isinstance(self, PDBDebugResult)
-        ):
-            # A second Ctrl-C (or SIGTERM) stopped the test: it did not pass.
-            self.addError(test, interrupted)
-        super().stopTest(test)
 
     def addFailure(self, test: Any, err: Any) -> None:
         super().addFailure(test, err)
@@ -218,6 +207,7 @@ def result_class(
         "ArunnerTextResult",
         (LiveResult if live else ArunnerResult, base or unittest.TextTestResult),
         {
+            "interruption_fails": not (base and issubclass(base, PDBDebugResult)),
             "reporters": reporters,
             "total": total,
             "colour": colour,

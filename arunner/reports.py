@@ -241,17 +241,15 @@ class _Tee:
 _RANK = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
 
 
-class _Pending:
-    """The report of the test running now, as its result events arrive."""
+class _Problems:
+    """What the running test's result events have said against it so far: made by the first
+    of them, so a test that passes builds nothing."""
 
-    __slots__ = ("outcome", "problems", "started", "tees", "test")
+    __slots__ = ("outcome", "problems")
 
-    def __init__(self, test: Any, started: float) -> None:
-        self.test = test
-        self.started = started
+    def __init__(self) -> None:
         self.outcome = "passed"
         self.problems: list[Problem] = []
-        self.tees: tuple[_Tee, _Tee] | None = None
 
     def note(self, outcome: str, problem: Problem | None) -> None:
         if _RANK[outcome] > _RANK[self.outcome]:
@@ -267,6 +265,10 @@ class ReportRecorder:
 
     records: bool = True
     report_sink: Callable[[TestReport], None] | None = None
+    #: Whether a test that a second Ctrl-C (or SIGTERM) stopped is an error: it did not pass,
+    #: though unittest would count it as run with nothing against it. Not under ``--pdb``,
+    #: whose ``addError`` would open the debugger on the interruption.
+    interruption_fails: bool = False
 
     def __init__(
         self, *args: Any, details: bool = False, passes: bool = True, **kwargs: Any
@@ -274,7 +276,12 @@ class ReportRecorder:
         super().__init__(*args, **kwargs)
         self.details = details
         self.passes = passes
-        self._pending: _Pending | None = None
+        #: The test between its ``startTest`` and its ``stopTest``, when it was started, what
+        #: was said against it, and (``details``) the streams teed while it runs.
+        self._running: Any = None
+        self._start_time = 0.0
+        self._problems: _Problems | None = None
+        self._tees: tuple[_Tee, _Tee] | None = None
 
     def report(self, test: Any, report: TestReport) -> None:
         if self.report_sink is not None:
@@ -287,25 +294,30 @@ class ReportRecorder:
     def startTest(self, test: Any) -> None:
         super().startTest(test)  # type: ignore[misc]
         if self.records:
-            self._pending = _Pending(test, perf_counter())
+            self._running = test
+            self._start_time = perf_counter()
             if self.details:
-                self._pending.tees = (_Tee(sys.stdout), _Tee(sys.stderr))
-                sys.stdout, sys.stderr = self._pending.tees  # type: ignore[assignment]
+                self._tees = (_Tee(sys.stdout), _Tee(sys.stderr))
+                sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
 
     def stopTest(self, test: Any) -> None:
-        pending = self._pending
-        if pending is not None and pending.test is test:
-            self._pending = None
+        if self._running is test:
+            if self.interruption_fails:
+                interrupted = sys.exc_info()
+                if isinstance(interrupted[1], KeyboardInterrupt):
+                    self.addError(test, interrupted)
+            self._running = None
+            problems, self._problems = self._problems, None
+            outcome = "passed" if problems is None else problems.outcome
             out = err = ""
-            if pending.tees is not None:
-                out, err = self._restore_streams(pending.tees, pending.outcome)
-            if self.passes or pending.outcome != "passed":
-                duration = perf_counter() - pending.started
+            if self._tees is not None:
+                tees, self._tees = self._tees, None
+                out, err = self._restore_streams(tees, outcome)
+            if problems is not None or self.passes:
+                duration = perf_counter() - self._start_time
+                noted = problems.problems if problems is not None else []
                 self.report(
-                    test,
-                    self._build(
-                        test, pending.outcome, duration, pending.problems, out, err, self.details
-                    ),
+                    test, self._build(test, outcome, duration, noted, out, err, self.details)
                 )
         super().stopTest(test)  # type: ignore[misc]
 
@@ -324,9 +336,10 @@ class ReportRecorder:
     def _note(self, test: Any, outcome: str, problem: Problem | None = None) -> None:
         if not self.records:
             return
-        pending = self._pending
-        if pending is not None and pending.test is test:
-            pending.note(outcome, problem)
+        if test is self._running:
+            if self._problems is None:
+                self._problems = _Problems()
+            self._problems.note(outcome, problem)
         else:  # an error outside any test: setUpClass, tearDownModule, ...
             problems = [problem] if problem else []
             self.report(test, self._build(test, outcome, 0.0, problems, "", "", self.details))

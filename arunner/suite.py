@@ -123,6 +123,8 @@ class RunContext:
         self._class_limit = config.timeout
         self._rollback_aliases: frozenset[str] | None = None
         self._loop_per_test = False
+        #: The class has async hooks, so even its sync test methods are coroutine tests.
+        self._async_phases = False
 
     def __enter__(self) -> RunContext:
         self.protection.install()
@@ -162,15 +164,16 @@ class RunContext:
             self._close_test_bridge()
         if type(test) is not self._class:
             self._enter_class(test)
-        coroutine_method = testcase.is_coroutine_method(test)
-        coroutine = coroutine_method or testcase.has_async_phases(type(test))
+        function = testcase.method_function(test)
+        coroutine_method = testcase.is_coroutine_function(function)
+        coroutine = coroutine_method or self._async_phases
         scope = self.guard.begin(test, *self._modes[coroutine])
         self.diagnostics.begin(test)
         hooks = None
         if coroutine:
             hooks = testcase.PhaseHooks(test, coroutine_method, self, self._rollback_aliases)
         self._session = None
-        limit = timeouts.limit_for(test, self._class_limit)
+        limit = timeouts.limit_for(function, self._class_limit)
         armed = self._time_limit(test, limit) if limit > 0 else None
         ending: _Ending = (scope, hooks, armed)
         vars(test)[_ENDING] = ending
@@ -188,6 +191,7 @@ class RunContext:
         if self.config.loop_scope != "run":
             self._close_class_bridge()
         cls = self._class = type(test)
+        self._async_phases = testcase.has_async_phases(cls)
         self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
         if issubclass(cls, TestCase):
             _make_class_hook_sync(cls, "setUpTestData")

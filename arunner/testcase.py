@@ -48,12 +48,18 @@ def is_coroutine_test(test: unittest.TestCase) -> bool:
 
 
 def is_coroutine_method(test: unittest.TestCase) -> bool:
-    """True when the test method itself is a coroutine function.
+    """True when the test method itself is a coroutine function."""
+    return is_coroutine_function(method_function(test))
 
-    ``inspect.iscoroutinefunction``, without its calls for a plain function that carries no
-    attributes (so no coroutine mark): most test methods. Asked once for every test.
-    """
-    function = getattr(type(test), test._testMethodName, None)
+
+def method_function(test: unittest.TestCase) -> Any:
+    """The function of the test's method, as its class defines it (None when it has none)."""
+    return getattr(type(test), test._testMethodName, None)
+
+
+def is_coroutine_function(function: Any) -> bool:
+    """``inspect.iscoroutinefunction``, without its calls for a plain function that carries no
+    attributes (so no coroutine mark): most test methods. Asked once for every test."""
     if type(function) is FunctionType and not vars(function):
         return bool(function.__code__.co_flags & CO_COROUTINE)
     return inspect.iscoroutinefunction(function)

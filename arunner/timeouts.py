@@ -61,9 +61,10 @@ def class_limit(cls: type, default: float) -> float:
     return default if value is None else float(value)
 
 
-def limit_for(test: Any, class_default: float) -> float:
-    """The test method's ``@timeout``, else ``class_limit``'s answer for its class."""
-    value = getattr(getattr(type(test), test._testMethodName, None), "arunner_timeout", None)
+def limit_for(function: Any, class_default: float) -> float:
+    """The ``@timeout`` of the test method's function, else ``class_limit``'s answer for its
+    class."""
+    value = getattr(function, "arunner_timeout", None)
     return class_default if value is None else float(value)
 
 

@@ -154,7 +154,6 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         if stream is not None:
             self.events = stream
         self._position = -1
-        self._started: Any = None
         self._holder: str | None = None
 
     @property
@@ -170,12 +169,7 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
 
     def startTest(self, test: Any) -> None:
         self._position += 1
-        self._started = test
         super().startTest(test)
-
-    def stopTest(self, test: Any) -> None:
-        super().stopTest(test)
-        self._started = None
 
     def addSkip(self, test: Any, reason: str) -> None:
         if not isinstance(test, unittest.TestCase):
@@ -185,7 +179,7 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
             finally:
                 self._holder = None
             return
-        if test is not self._started:
+        if test is not self._running:
             self._position += 1  # skipped before it started
         super().addSkip(test, reason)
 
@@ -193,8 +187,8 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         """Without the running test: Django pickles a failed subtest (and so its test, which
         can reach this result) to check it can be sent; the test must not lead back here."""
         state = dict(super().__getstate__())
-        state.pop("_pending", None)
-        state.pop("_started", None)
+        state.pop("_running", None)
+        state.pop("_tees", None)
         return state
 
     def report(self, test: Any, report: TestReport) -> None:
