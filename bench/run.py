@@ -1,8 +1,11 @@
 """Time test-runner variants side by side on a generated Django project.
 
 Shared machines are noisy, so variants are never timed in separate sessions:
-one invocation runs them in alternation (A B C A B C ...) and reports medians
-and ratios, and only ratios from the same invocation are meant to be compared.
+one invocation runs them in alternation and reports medians and ratios, and only
+ratios from the same invocation are meant to be compared. Each round starts one
+variant later (A B C, B C A, C A B, ...), so that every variant takes every place
+in the round in turn: with a fixed order, the place moved the ratios by more than
+the changes being measured (bench/README.md).
 
 The time that matters is unittest's ``Ran N tests in X.XXXs`` (the suite,
 without test-database setup); wall time is recorded beside it. Every run must
@@ -436,7 +439,8 @@ def bench(args: argparse.Namespace, extra: list[str], project: Path) -> Results:
     for rnd in range(total):
         timed = rnd >= args.warmup
         label = f"round {rnd - args.warmup + 1}/{args.repeat}" if timed else "warm-up"
-        for name in args.variants:
+        turn = rnd % len(args.variants)
+        for name in args.variants[turn:] + args.variants[:turn]:
             against = args.against if VARIANTS[name].before else None
             sample = run_once(commands[name], project, args.tests, args.timeout, against)
             print(
