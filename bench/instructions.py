@@ -3,7 +3,8 @@ load cannot move.
 
 Whole runs and even in-process rounds swing by several percent here, more than most changes
 to arunner's per-test work. ``valgrind --tool=callgrind`` counts the instructions a process
-executes, the same from run to run. Each variant runs twice in a child process under
+executes, the same from run to run for one generated project (not from one project to another:
+bench/README.md). Each variant runs twice in a child process under
 callgrind, once with one round of the generated suite and once with none (both after a warm-up
 round); the difference divided by the test count is what one test costs. Garbage collection is
 off in those children, so that the count does not depend on when a collection falls.
@@ -21,6 +22,7 @@ Stdlib plus Django and arunner; SQLite; needs valgrind.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import shutil
@@ -69,6 +71,8 @@ def count(project: Path, shape: str, under: bool, against: str, rounds: int) -> 
             rounds=rounds,
         )
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        if shutil.which("setarch"):  # the same addresses in every child: hash tables alike
+            command = ["setarch", "-R", *command]
         command += [sys.executable, "-c", script]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -78,6 +82,15 @@ def count(project: Path, shape: str, under: bool, against: str, rounds: int) -> 
         if totals is None:
             raise SystemExit(f"no totals in {out}")
         return int(totals.group(1))
+
+
+def precompile(folders: list[Path], against: str) -> None:
+    """Write the bytecode caches first: otherwise whichever child imports a module first
+    compiles it, and that child's count (one with a round or one without) holds the cost."""
+    if against:
+        folders.append(Path(against) / "arunner")
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = {k: v for k, v in VARIANTS.items() if against or not v[2]}
     with tempfile.TemporaryDirectory(prefix="arunner-instructions-") as tmp:
         project = generate(Path(tmp), ["sync", "async"], args.tests)
+        precompile([project, Path(__file__).resolve().parents[1] / "arunner"], against)
         jobs = {
             (name, rounds): (shape, under, against if before else "", rounds)
             for name, (shape, under, before) in variants.items()
