@@ -101,7 +101,6 @@ class ArunnerResult(ReportRecorder):
     total: int = 0
     colour: bool = False
     live: bool = False
-    interruption_fails = True
     #: Every result of the run, as it is made: the runner's way to count an interrupted run
     #: (``result_class`` gives each run a list of its own).
     made: list[Any]

@@ -123,7 +123,7 @@ class RunContext:
         self._class_limit = config.timeout
         self._rollback_aliases: frozenset[str] | None = None
         self._loop_per_test = False
-        #: The class has async hooks, so even its sync test methods are coroutine tests.
+        #: ``has_async_phases`` of the class: then even its sync test methods are coroutine tests.
         self._async_phases = False
 
     def __enter__(self) -> RunContext:

@@ -84,11 +84,9 @@ def count(project: Path, shape: str, under: bool, against: str, rounds: int) -> 
         return int(totals.group(1))
 
 
-def precompile(folders: list[Path], against: str) -> None:
+def precompile(*folders: Path) -> None:
     """Write the bytecode caches first: otherwise whichever child imports a module first
     compiles it, and that child's count (one with a round or one without) holds the cost."""
-    if against:
-        folders.append(Path(against) / "arunner")
     for folder in folders:
         compileall.compile_dir(folder, quiet=1)
 
@@ -105,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = {k: v for k, v in VARIANTS.items() if against or not v[2]}
     with tempfile.TemporaryDirectory(prefix="arunner-instructions-") as tmp:
         project = generate(Path(tmp), ["sync", "async"], args.tests)
-        precompile([project, Path(__file__).resolve().parents[1] / "arunner"], against)
+        packages = [Path(__file__).resolve().parents[1], *([Path(against)] if against else [])]
+        precompile(project, *(checkout / "arunner" for checkout in packages))
         jobs = {
             (name, rounds): (shape, under, against if before else "", rounds)
             for name, (shape, under, before) in variants.items()
