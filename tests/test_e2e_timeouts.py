@@ -171,6 +171,7 @@ class Timeouts(SimpleTestCase):
 PARALLEL_HANG = f"""
 import os
 import pathlib
+import sys
 import time
 
 from django.db import connection
@@ -181,8 +182,10 @@ from e2eapp.models import Item
 {SWALLOW_EVERYTHING}
 
 def where(test):
-    print("WHERE", test._testMethodName, os.getpid(), connection.settings_dict["NAME"],
-          flush=True)
+    # One write: the parent's progress dots share the pipe and would split a print's parts.
+    name = connection.settings_dict["NAME"]
+    sys.stdout.write(f"WHERE {{test._testMethodName}} {{os.getpid()}} {{name}}\\n")
+    sys.stdout.flush()
 
 
 class Unstoppable(TestCase):
