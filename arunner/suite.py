@@ -18,7 +18,17 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inlinecalls, inventory, isolation, reporting, testcase, timeouts, workers
+from . import (
+    escapes,
+    inlinecalls,
+    inventory,
+    isolation,
+    queryassertions,
+    reporting,
+    testcase,
+    timeouts,
+    workers,
+)
 from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
@@ -184,6 +194,8 @@ class RunContext:
             test.addCleanup(end)
         if hooks is not None:
             hooks.install()
+            if queryassertions.applies(test):
+                queryassertions.install(test, self.running_bridge)
 
     def _enter_class(self, test: unittest.TestCase) -> None:
         """The first test of a class (or the first after another class's tests): what
@@ -243,6 +255,7 @@ class RunContext:
                 finally:
                     if hooks is not None:
                         hooks.uninstall()
+                        queryassertions.uninstall(test)
 
     def _time_limit(self, test: unittest.TestCase, seconds: float) -> timeouts.Armed:
         """Arm the watchdog when the test starts running (after its class set-up); the end of
@@ -262,6 +275,12 @@ class RunContext:
 
         test.run = run_with_limit  # type: ignore[method-assign]
         return armed
+
+    def running_bridge(self) -> Bridge | None:
+        """The bridge of the coroutine test in progress: where its query assertions reach
+        the test's thread."""
+        session = self._session
+        return None if session is None or session.finished else session.bridge
 
     def _cancel_session(self, armed: timeouts.Armed) -> None:
         session = self._session
