@@ -14,9 +14,10 @@ through ``sync_to_async``) they are Django's, unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
@@ -39,11 +40,12 @@ class QueryAssertionError(RuntimeError):
 
 
 class TestThread(Protocol):
-    """Where the coroutine test runs: its loop, and the executor that runs a call on the
-    thread that holds its connections (``loop.Bridge``)."""
+    """Where the coroutine test runs (``loop.Bridge``): its loop (which refuses
+    ``async_to_sync`` work from the thread named ``owner_ident``), and the executor that runs
+    a call on the thread that holds the test's connections (named ``owner_ident`` too)."""
 
-    loop: asyncio.AbstractEventLoop
-    executor: Executor
+    loop: Any
+    executor: Any
 
 
 def applies(test: Any) -> bool:
@@ -120,26 +122,32 @@ class QueryAssertions:
         test runs through ``sync_to_async`` that calls ``async_to_sync``), else, on the test's
         own loop, the test's thread through arunner's executor.
         """
+        place = self.current()
+        on_test_loop = place is not None and place.loop is _running_loop()
+        paused = (place.loop, place.executor.owner_ident) if on_test_loop else None
         caller = getattr(AsyncToSync.executors, "current", None)
         if caller is not None:
-            return Home(caller, name)
-        place = self.current()
-        if place is None or place.loop is not _running_loop():
+            return Home(caller, name, paused)
+        if not on_test_loop:
             raise QueryAssertionError(
                 f"arunner: self.{name}() was used on an event loop that is not the loop of "
                 f"{self.test.id()} (a thread with a loop of its own); use it in the test's "
                 f"own coroutines (the test method, asyncSetUp, asyncTearDown, the tasks they "
                 f"start) or in sync code the test runs through sync_to_async"
             )
-        return Home(place.executor, name)
+        return Home(place.executor, name, paused)
 
 
 class Home:
-    """Runs calls on the test's thread, from the test's loop, and waits for them."""
+    """Runs calls on the test's thread, from the test's loop, and waits for them.
 
-    def __init__(self, executor: Executor, name: str) -> None:
+    ``paused`` is the test's loop and the test's thread when the wait blocks that loop.
+    """
+
+    def __init__(self, executor: Executor, name: str, paused: tuple[Any, int] | None) -> None:
         self.executor = executor
         self.name = name
+        self.paused = paused
 
     def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the test's thread, in a copy of the caller's context variables (as
@@ -147,7 +155,27 @@ class Home:
         if _running_loop() is None:
             return fn()
         context = contextvars.copy_context()
-        return self.executor.submit(context.run, fn).result()
+        if self.paused is None:
+            return self.executor.submit(context.run, fn).result()
+        with _loop_paused(*self.paused):
+            return self.executor.submit(context.run, fn).result()
+
+
+@contextlib.contextmanager
+def _loop_paused(loop: Any, home_ident: int) -> Iterator[None]:
+    """While the loop's thread waits for the test's thread, the loop runs nothing, so asgiref
+    on the test's thread must not queue an ``async_to_sync`` coroutine on it (an on-commit
+    callback that sends to a Channels layer would wait forever). arunner's loop refuses such
+    work from the thread it takes for its own (``TrackingLoop.call_soon_threadsafe``, for
+    inline mode's paused loop), and asgiref then runs the coroutine on a loop of its own; so
+    for the wait the test's thread is taken for the loop's own. In inline mode it is already.
+    """
+    before = loop.owner_ident
+    loop.owner_ident = home_ident
+    try:
+        yield
+    finally:
+        loop.owner_ident = before
 
 
 class OnTestThread:

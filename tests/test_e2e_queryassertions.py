@@ -37,6 +37,15 @@ def place_order(name):
     transaction.on_commit(lambda: Marker.objects.create(label="order"))
 
 
+async def amark(label):
+    await Marker.objects.acreate(label=label)
+
+
+def notify():
+    # As a Channels group_send in an on-commit callback does.
+    transaction.on_commit(lambda: async_to_sync(amark)("notified"))
+
+
 class Counts(TestCase):
     @classmethod
     def tearDownClass(cls):
@@ -79,6 +88,17 @@ class Counts(TestCase):
         for func in (count, Item.objects.acount):
             with self.assertRaisesMessage(QueryAssertionError, "with self.assertNumQueries(0)"):
                 self.assertNumQueries(0, func)
+
+    async def test_in_a_task_and_around_an_exception(self):
+        async def count():
+            with self.assertNumQueries(1):
+                await Item.objects.acount()
+
+        await asyncio.create_task(count())
+        with self.assertRaises(ZeroDivisionError):
+            with self.assertNumQueries(5):
+                await Item.objects.acount()
+                1 / 0
 
     async def test_async_to_sync_inside_sync_to_async(self):
         async def nested():
@@ -134,6 +154,12 @@ class OnCommit(TestCase):
             await sync_to_async(place_order)("pear")
         self.assertEqual(len(callbacks), 2)
         self.assertEqual(await self.labels(), ["set up"])
+
+    async def test_callback_using_async_to_sync_executed(self):
+        with self.captureOnCommitCallbacks(execute=True) as callbacks:
+            await sync_to_async(notify)()
+        self.assertEqual(len(callbacks), 1)
+        self.assertEqual(await self.labels(), ["notified", "set up"])
 """
 
 
@@ -142,12 +168,12 @@ class DjangoQueryAssertionsInCoroutineTests(SimpleTestCase):
         with Project({"test_queries": QUERIES}) as project:
             for executor in ("inline", "hop"):
                 with self.subTest(executor=executor):
-                    run = project.run("--executor", executor)
-                    self.assertEqual(run.closing_line, "11 passed, 1 failed, 0 skipped", run.output)
+                    run = project.run("--executor", executor, "--timeout", "60")
+                    self.assertEqual(run.closing_line, "13 passed, 1 failed, 0 skipped", run.output)
                     self.assertIn("FAIL: test_wrong_count", run.output)
                     self.assertIn(
                         "AssertionError: 2 != 1 : 2 queries executed, 1 expected\n", run.output
                     )
                     self.assertIn("Captured queries were:\n1. SELECT COUNT(*)", run.output)
                     self.assertNotIn("SynchronousOnlyOperation", run.output)
-                    self.assertIn("LEFT ON INSTANCES: [] of 7", run.output)
+                    self.assertIn("LEFT ON INSTANCES: [] of 8", run.output)
