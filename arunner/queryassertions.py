@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -58,9 +59,14 @@ def install(test: Any, current: Callable[[], TestThread | None]) -> None:
     coroutine test lives (None when none is running)."""
     assertions = QueryAssertions(test, current)
     attributes = vars(test)
-    for name in NAMES:
-        if hasattr(type(test), name):
-            attributes[name] = getattr(assertions, name)
+    for name in _names(type(test)):
+        attributes[name] = getattr(assertions, name)
+
+
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    """The names of ``NAMES`` the class has (``TransactionTestCase`` lacks the second)."""
+    return tuple(name for name in NAMES if hasattr(cls, name))
 
 
 def uninstall(test: Any) -> None:
@@ -179,7 +185,8 @@ def _loop_paused(loop: Any, home_ident: int) -> Iterator[None]:
 
 
 class OnTestThread:
-    """A context manager that builds, enters and leaves Django's one on the test's thread."""
+    """A context manager that builds, enters and leaves Django's one on the test's thread;
+    a new one for each ``with`` block, as Django's are made for one."""
 
     def __init__(self, make: Callable[[], Any], home: Home) -> None:
         self._make = make
@@ -189,8 +196,8 @@ class OnTestThread:
     def __enter__(self) -> Any:
         if self._manager is not None:
             raise QueryAssertionError(
-                f"arunner: this self.{self._home.name}() block is already entered; call "
-                f"self.{self._home.name}() again for another `with` block"
+                f"arunner: this self.{self._home.name}() is already in a `with` block; call "
+                f"self.{self._home.name}() again for a nested one"
             )
 
         def enter() -> tuple[Any, Any]:
@@ -201,7 +208,7 @@ class OnTestThread:
         return value
 
     def __exit__(self, *exc_info: Any) -> Any:
-        manager = self._manager
+        manager, self._manager = self._manager, None
         return self._home.run(lambda: manager.__exit__(*exc_info))
 
 

@@ -1,10 +1,12 @@
-"""Async counterparts of Django's query-capture assertions, for coroutine tests.
+"""Async counterparts of Django's query-capture assertions, for coroutine tests that must also
+run under ``DiscoverRunner``.
 
-Django's ``assertNumQueries`` and ``captureOnCommitCallbacks`` look the connection up on the
-calling thread. In a coroutine test that is the loop's thread, where the lookup either finds
-another connection (nothing captured) or raises ``SynchronousOnlyOperation``. These helpers
-enter and leave Django's own context managers on the test's thread, through a thread-sensitive
-call, so they see the connection that holds the test's transaction.
+Under arunner, Django's own ``self.assertNumQueries`` and ``self.captureOnCommitCallbacks``
+work in coroutine tests (``queryassertions``). Under ``DiscoverRunner`` they look the
+connection up on the loop's thread, where the lookup either finds another connection (nothing
+captured) or raises ``SynchronousOnlyOperation``. These helpers enter and leave Django's own
+context managers through thread-sensitive calls instead, which both runners send to the thread
+that holds the test's transaction.
 """
 
 from __future__ import annotations

@@ -69,9 +69,19 @@ class Counts(TestCase):
             self.assertEqual(await Item.objects.acount(), 2)
         self.assertIn("INSERT", captured[0]["sql"])
 
-    async def test_sync_to_async_queries(self):
-        with self.assertNumQueries(1):
+    async def test_sync_to_async_queries_and_one_manager_twice(self):
+        counted = self.assertNumQueries(1)
+        with counted:
             await sync_to_async(Item.objects.count)()
+        with counted:
+            await Item.objects.aexists()
+
+    async def test_inside_sync_to_async_it_is_djangos(self):
+        def count():
+            with self.assertNumQueries(1):
+                return Item.objects.count()
+
+        self.assertEqual(await sync_to_async(count)(), 1)
 
     async def test_callable_form_with_a_sync_function(self):
         self.assertNumQueries(1, Item.objects.count)
@@ -169,11 +179,11 @@ class DjangoQueryAssertionsInCoroutineTests(SimpleTestCase):
             for executor in ("inline", "hop"):
                 with self.subTest(executor=executor):
                     run = project.run("--executor", executor, "--timeout", "60")
-                    self.assertEqual(run.closing_line, "13 passed, 1 failed, 0 skipped", run.output)
+                    self.assertEqual(run.closing_line, "14 passed, 1 failed, 0 skipped", run.output)
                     self.assertIn("FAIL: test_wrong_count", run.output)
                     self.assertIn(
                         "AssertionError: 2 != 1 : 2 queries executed, 1 expected\n", run.output
                     )
                     self.assertIn("Captured queries were:\n1. SELECT COUNT(*)", run.output)
                     self.assertNotIn("SynchronousOnlyOperation", run.output)
-                    self.assertIn("LEFT ON INSTANCES: [] of 8", run.output)
+                    self.assertIn("LEFT ON INSTANCES: [] of 9", run.output)
