@@ -6,6 +6,14 @@
   makes it leave test-held connections alone (design notes 2a, tickets #30448 / #35618).
 * An explicit ``connection.close()`` inside a test's atomic is refused with a clear error.
 * A connection to an alias that has no test database in this run is refused, on any thread.
+
+The last two are refusals, each only where something is at stake: a close only inside a
+test's transaction (elsewhere it ends nothing but a connection), a connection only to a real
+database (an alias without one, as in a project without ``DATABASES``, has Django's dummy
+backend, which never connects: Django's own ``ImproperlyConfigured`` says so). ``--compat``
+leaves both out, and the suite then opens no rollback for unittest coroutine tests either, as
+under ``DiscoverRunner``; what keeps a test's connection open (``close_old_connections``)
+stays, as it only fixes what would break.
 """
 
 from __future__ import annotations
@@ -82,16 +90,22 @@ def _refuse_close_in_test(connection: BaseDatabaseWrapper) -> Callable[[], None]
 
 
 class ConnectionProtection:
-    """Installs the connection guards for one run of a suite, and removes them afterwards."""
+    """Installs the connection guards for one run of a suite, and removes them afterwards.
 
-    def __init__(self, test_aliases: frozenset[str]) -> None:
+    ``refuse``: install the two refusals (off under ``--compat``).
+    """
+
+    def __init__(self, test_aliases: frozenset[str], refuse: bool = True) -> None:
         self.test_aliases = test_aliases
+        self.refuse = refuse
         self._closers: list[BaseDatabaseWrapper] = []
 
     def install(self) -> None:
         BaseDatabaseWrapper.close_if_unusable_or_obsolete = _keep_test_connections(  # type: ignore[method-assign]
             BaseDatabaseWrapper.close_if_unusable_or_obsolete
         )
+        if not self.refuse:
+            return
         for alias in connections:
             connection = connections[alias]
             connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]
