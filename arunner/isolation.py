@@ -30,6 +30,9 @@ from . import inventory
 
 __unittest = True
 
+#: The backend Django gives an alias with no database (``DATABASES`` empty, or no ``ENGINE``).
+_NO_DATABASE = "django.db.backends.dummy"
+
 
 class TestConnectionClosedError(DatabaseError):
     """Test code closed the connection that holds the test's transaction."""
@@ -37,6 +40,15 @@ class TestConnectionClosedError(DatabaseError):
 
 class NoTestDatabaseError(DatabaseError):
     """Code under test tried to reach a database alias that has no test database."""
+
+
+def with_database(aliases: Iterable[str]) -> frozenset[str]:
+    """The aliases that have a database to roll back: not those Django gives its dummy
+    backend (a project without ``DATABASES``), where nothing is at stake and opening a
+    transaction would fail with ``ImproperlyConfigured``."""
+    return frozenset(
+        alias for alias in aliases if connections.settings[alias].get("ENGINE") != _NO_DATABASE
+    )
 
 
 def enter_atomics(aliases: Iterable[str]) -> Callable[[], None]:

@@ -200,7 +200,7 @@ class RunContext:
         self._rollback_aliases = None
         if testcase.needs_own_rollback(test) and not config.compat:
             aliases = testcase.test_databases(test) & config.test_aliases
-            self._rollback_aliases = frozenset(aliases)
+            self._rollback_aliases = isolation.with_database(aliases)
         # A unittest coroutine test holds a transaction only when arunner opens one for it.
         rolled_back = bool(self._rollback_aliases)
         self._modes = tuple(  # type: ignore[assignment]
