@@ -196,7 +196,6 @@ class RunContext:
         if issubclass(cls, TestCase):
             _make_class_hook_sync(cls, "setUpTestData")
         config = self.config
-        self._class_limit = timeouts.class_limit(cls, config.timeout)
         self._rollback_aliases = None
         if testcase.needs_own_rollback(test) and not config.compat:
             aliases = testcase.test_databases(test) & config.test_aliases
@@ -212,6 +211,7 @@ class RunContext:
             )
             for coroutine in (False, True)
         )
+        self._class_limit = timeouts.class_limit(cls, self.config.timeout)
         self._loop_per_test = testcase.is_isolated_asyncio(test) or self.config.loop_scope == "test"
 
     def end_test(self, test: unittest.TestCase) -> None:
