@@ -12,8 +12,13 @@ on a rollback runs, the guard:
 * in every mode refuses writes through any other connection of the test's thread (a second
   wrapper made by hand, another ``ConnectionHandler``): leak detection.
 
-``TransactionTestCase`` tests commit by design and are left alone. Connections opened by
-worker threads are closed after every test and when the run ends.
+``TransactionTestCase`` tests commit by design and are left alone, and so is every test that
+holds no rolled-back transaction (``SimpleTestCase``, sync unittest tests, a unittest coroutine
+test with no database to roll back): their threads' statements commit, as they would without
+the thread, so nothing is at stake. Under ``--compat`` the run's strict mode is off for every
+test, as under ``DiscoverRunner``; a class still opts in with its class attribute, and
+``--db-threads route`` still routes. Connections opened by worker threads are closed after
+every test and when the run ends.
 
 Which test a worker's call belongs to is process-global state (the running test), refined
 twice: the session of a coroutine test rides in a ContextVar (``loop.OWNER``) into
@@ -31,7 +36,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -109,15 +114,30 @@ def refuse_strays(threads: list[threading.Thread]) -> None:
 class Scope:
     """One test as the guard sees it: its mode, what it was refused, its route session."""
 
-    __slots__ = ("_test_id", "earlier", "expected", "failures", "mode", "route", "test")
+    __slots__ = (
+        "_test_id",
+        "at_stake",
+        "earlier",
+        "expected",
+        "failures",
+        "mode",
+        "route",
+        "test",
+    )
 
     def __init__(
-        self, test: Any, mode: str, earlier: frozenset[threading.Thread] = frozenset()
+        self,
+        test: Any,
+        mode: str,
+        earlier: frozenset[threading.Thread] = frozenset(),
+        at_stake: bool = True,
     ) -> None:
         #: The test (None between tests); its id is asked for only when a thread is refused.
         self.test = test
         self._test_id: str | None = None
         self.mode = mode
+        #: Whether the test's isolation is at stake (``Choice.at_stake``): read by the drain.
+        self.at_stake = at_stake
         #: Non-pool threads started before this test: their calls belong to earlier tests.
         self.earlier = earlier
         self.failures: list[Exception] = []
@@ -142,22 +162,54 @@ class Scope:
 
 
 #: The guard's scope between tests: no test, nothing charged (``_charge`` needs a test id).
+#: Statements of work an earlier test left running are refused there, except under
+#: ``--compat``, where they run as under ``DiscoverRunner``.
 _BETWEEN_TESTS = Scope(None, "strict")
+_BETWEEN_TESTS_COMPAT = Scope(None, "open")
 
 
-def test_mode(test: Any, open: bool, default: str) -> tuple[str, str | None]:
-    """The test's mode and, for a bad class attribute, the error to fail it with."""
-    if open:
-        return "open", None
+class Choice(NamedTuple):
+    """What the guard does for the tests of one class: decided once per class."""
+
+    #: "strict", "route", or "open" (nothing refused, nothing routed).
+    mode: str
+    #: The error of a bad class attribute, which fails the test.
+    problem: str | None
+    #: Whether the test's isolation is at stake: it holds a transaction that is rolled back,
+    #: and ``--compat`` is off. Only then does work it leaves running fail it.
+    at_stake: bool
+
+
+def choose(test: Any, holds_transaction: bool, default: str, compat: bool = False) -> Choice:
+    """The guard's choice for ``test``.
+
+    A test that holds no rolled-back transaction has nothing a worker thread could escape
+    from: its mode is "open". Otherwise the class attribute wins, then the run's mode;
+    ``--compat`` turns the run's strict mode off (a class can still ask for it).
+    """
+    at_stake = holds_transaction and not compat
+    if not holds_transaction:
+        return Choice("open", None, at_stake)
+    run_mode = "open" if compat and default == "strict" else default
     chosen = getattr(test, CLASS_ATTRIBUTE, None)
     if chosen is None:
-        return default, None
+        return Choice(run_mode, None, at_stake)
     if chosen not in DB_THREAD_MODES:
-        return default, (
+        return Choice(
+            run_mode,
             f"{type(test).__qualname__}.{CLASS_ATTRIBUTE} = {chosen!r} is not one of "
-            f"{', '.join(DB_THREAD_MODES)}; the test ran in {default} mode."
+            f"{', '.join(DB_THREAD_MODES)}; the test ran in the run's mode ({default}"
+            f"{', off under --compat' if run_mode == 'open' else ''}).",
+            at_stake,
         )
-    return chosen, None
+    return Choice(chosen, None, at_stake)
+
+
+def running_test_at_stake() -> bool:
+    """Whether the isolation of the test that is running is at stake (True outside a run by
+    arunner's suite, where nothing says otherwise)."""
+    guard = ThreadGuard.active
+    return guard is None or guard.scope.at_stake
 
 
 class ThreadGuard:
@@ -165,11 +217,17 @@ class ThreadGuard:
 
     active: ClassVar[ThreadGuard | None] = None
 
-    def __init__(self, aliases: Iterable[str] = (), threads: ThreadWatch | None = None) -> None:
+    def __init__(
+        self,
+        aliases: Iterable[str] = (),
+        threads: ThreadWatch | None = None,
+        compat: bool = False,
+    ) -> None:
         self.home = threading.get_ident()
         self.aliases = frozenset(aliases)
         self.threads = threads
-        self.scope = _BETWEEN_TESTS
+        self.between_tests = _BETWEEN_TESTS_COMPAT if compat else _BETWEEN_TESTS
+        self.scope = self.between_tests
         self._foreign: set[BaseDatabaseWrapper] = set()
 
     def install(self) -> None:
@@ -183,11 +241,13 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test: Any, mode: str, problem: str | None = None) -> Scope:
-        """Start guarding ``test`` in ``mode`` (``test_mode``'s choice); ``problem``, the
-        error of a bad class attribute, fails it."""
+    def begin(
+        self, test: Any, mode: str, problem: str | None = None, at_stake: bool = True
+    ) -> Scope:
+        """Start guarding ``test`` as ``choose`` decided: in ``mode``; ``problem``, the error
+        of a bad class attribute, fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
-        scope = Scope(test, mode, earlier)
+        scope = Scope(test, mode, earlier, at_stake)
         if problem is not None:
             scope.failures.append(OptionError(problem))
         self.scope = scope
@@ -203,7 +263,7 @@ class ThreadGuard:
             if scope.route is not None:
                 scope.failures += map(EscapedQueryError, scope.route.end())
         finally:
-            self.scope = _BETWEEN_TESTS
+            self.scope = self.between_tests
             if self._foreign:
                 self.close_foreign()
         if scope.failures:

@@ -6,6 +6,14 @@
   makes it leave test-held connections alone (design notes 2a, tickets #30448 / #35618).
 * An explicit ``connection.close()`` inside a test's atomic is refused with a clear error.
 * A connection to an alias that has no test database in this run is refused, on any thread.
+
+The last two are refusals, each only where something is at stake: a close only inside a
+test's transaction (elsewhere it ends nothing but a connection), a connection only to a real
+database (an alias without one, as in a project without ``DATABASES``, has Django's dummy
+backend, which never connects: Django's own ``ImproperlyConfigured`` says so). ``--compat``
+leaves both out, and the suite then opens no rollback for unittest coroutine tests either, as
+under ``DiscoverRunner``; what keeps a test's connection open (``close_old_connections``)
+stays, as it only fixes what would break.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from . import inventory
 
 __unittest = True
 
+#: The backend Django gives an alias with no database (``DATABASES`` empty, or no ``ENGINE``).
+_NO_DATABASE = "django.db.backends.dummy"
+
 
 class TestConnectionClosedError(DatabaseError):
     """Test code closed the connection that holds the test's transaction."""
@@ -29,6 +40,15 @@ class TestConnectionClosedError(DatabaseError):
 
 class NoTestDatabaseError(DatabaseError):
     """Code under test tried to reach a database alias that has no test database."""
+
+
+def with_database(aliases: Iterable[str]) -> frozenset[str]:
+    """The aliases that have a database to roll back: not those Django gives its dummy
+    backend (a project without ``DATABASES``), where nothing is at stake and opening a
+    transaction would fail with ``ImproperlyConfigured``."""
+    return frozenset(
+        alias for alias in aliases if connections.settings[alias].get("ENGINE") != _NO_DATABASE
+    )
 
 
 def enter_atomics(aliases: Iterable[str]) -> Callable[[], None]:
@@ -82,16 +102,22 @@ def _refuse_close_in_test(connection: BaseDatabaseWrapper) -> Callable[[], None]
 
 
 class ConnectionProtection:
-    """Installs the connection guards for one run of a suite, and removes them afterwards."""
+    """Installs the connection guards for one run of a suite, and removes them afterwards.
 
-    def __init__(self, test_aliases: frozenset[str]) -> None:
+    ``refuse``: install the two refusals (off under ``--compat``).
+    """
+
+    def __init__(self, test_aliases: frozenset[str], refuse: bool = True) -> None:
         self.test_aliases = test_aliases
+        self.refuse = refuse
         self._closers: list[BaseDatabaseWrapper] = []
 
     def install(self) -> None:
         BaseDatabaseWrapper.close_if_unusable_or_obsolete = _keep_test_connections(  # type: ignore[method-assign]
             BaseDatabaseWrapper.close_if_unusable_or_obsolete
         )
+        if not self.refuse:
+            return
         for alias in connections:
             connection = connections[alias]
             connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]

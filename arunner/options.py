@@ -115,6 +115,18 @@ OPTIONS: tuple[Option, ...] = (
         choices=DB_THREAD_MODES,
     ),
     Option(
+        "compat",
+        False,
+        "DiscoverRunner's behaviour for every protective refusal at once (worker-thread SQL, "
+        "writes through a second connection, connection.close() in a test's transaction, "
+        "leftover work that cannot be stopped, the rollback of unittest coroutine tests, "
+        "connections to databases without a test database), keeping arunner's loop, "
+        "executor, drain and the rollback of Django TestCases: for a project migrating step "
+        "by step.",
+        type=_boolean,
+        is_flag=True,
+    ),
+    Option(
         "junit_xml",
         None,
         "Write a JUnit XML report of the run to PATH (merged across --parallel workers; "
@@ -205,6 +217,7 @@ class RunConfig:
     loop_scope: str = "class"
     task_grace: float = 0.5
     db_threads: str = "strict"
+    compat: bool = False
     timeout: float = 0.0
     strict_tasks: bool = False
     strict: bool = False

@@ -4,6 +4,14 @@ A test that returns while its tasks, executor jobs or threads are still working 
 their writes (DiscoverRunner cancels them silently) or let them land after the rollback. The
 drain gives them a grace period inside the test's transaction, cancels what remains, and
 reports both kinds: cancelled leftovers as a warning, what could not be stopped as an error.
+
+What could not be stopped is an error only where the test's isolation is at stake
+(``escapes.Choice.at_stake``): the test holds a transaction that is rolled back, so the
+work's later writes would land after the rollback, where no test undoes them. A test that
+holds none (``SimpleTestCase``, ``TransactionTestCase``, a unittest coroutine test with no
+database) would see those writes commit with or without the leftover, so its leftover is a
+warning, as is everyone's under ``--compat``. ``--strict-tasks`` is asked for by name and
+applies to every test.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import inventory
+from . import escapes, inventory
 from .loop import TrackedJob, TrackingLoop
 
 __unittest = True
@@ -218,7 +226,7 @@ def report(
     strict: bool = False,
 ) -> None:
     """Warn about cancelled leftovers (an error with ``--strict-tasks``); raise for what
-    could not be stopped."""
+    could not be stopped where the running test's isolation is at stake, warn otherwise."""
     if cancelled and not strict:
         lines = "\n".join(f"  - {item}" for item in cancelled)
         warnings.warn(
@@ -228,6 +236,16 @@ def report(
             ),
             stacklevel=1,
         )
+    if stuck and not escapes.running_test_at_stake():
+        lines = "\n".join(f"  - {item}" for item in stuck)
+        warnings.warn(
+            LeftoverTaskWarning(
+                f"{test_id} returned while these were still running; arunner waited "
+                f"{grace:g}s and could not stop them, so they go on after the test:\n{lines}"
+            ),
+            stacklevel=1,
+        )
+        stuck = []
     failing = [("could not be stopped", stuck)]
     if strict:
         failing.insert(0, ("cancelled (--strict-tasks)", cancelled))

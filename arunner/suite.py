@@ -115,8 +115,8 @@ class RunContext:
         self.debug = debug
         self.bridges = Bridges(config.executor, config.loop, config.asyncio_debug)
         self.threads = ThreadWatch()
-        self.guard = ThreadGuard(config.test_aliases, self.threads)
-        self.protection = isolation.ConnectionProtection(config.test_aliases)
+        self.guard = ThreadGuard(config.test_aliases, self.threads, config.compat)
+        self.protection = isolation.ConnectionProtection(config.test_aliases, not config.compat)
         self.watchdog = timeouts.Watchdog(self._end_run)
         self.diagnostics = TestDiagnostics(config.strict, config.asyncio_debug)
         self._class: type | None = None
@@ -125,10 +125,10 @@ class RunContext:
         self._session: TestSession | None = None
         self._inline_calls: inlinecalls.Installed | None = None
         self._ends_after_cleanups = False
-        #: Per class: the guard's mode and a bad class attribute's error, for sync and for
-        #: coroutine tests (indexed by ``is_coroutine_test``), and the class's time limit.
-        self._modes: tuple[tuple[str, str | None], tuple[str, str | None]] = (
-            (config.db_threads, None),
+        #: Per class: the guard's choice (``escapes.choose``) for sync and for coroutine tests
+        #: (indexed by ``is_coroutine_test``), and the class's time limit.
+        self._modes: tuple[escapes.Choice, escapes.Choice] = (
+            escapes.Choice(config.db_threads, None, True),
         ) * 2
         self._class_limit = config.timeout
         self._rollback_aliases: frozenset[str] | None = None
@@ -207,16 +207,23 @@ class RunContext:
         self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
         if issubclass(cls, TestCase):
             _make_class_hook_sync(cls, "setUpTestData")
-        mode = self.config.db_threads
+        config = self.config
+        self._rollback_aliases = None
+        if testcase.needs_own_rollback(test) and not config.compat:
+            aliases = testcase.test_databases(test) & config.test_aliases
+            self._rollback_aliases = isolation.with_database(aliases)
+        # A unittest coroutine test holds a transaction only when arunner opens one for it.
+        rolled_back = bool(self._rollback_aliases)
         self._modes = tuple(  # type: ignore[assignment]
-            escapes.test_mode(test, not testcase.holds_atomic(test, coroutine), mode)
+            escapes.choose(
+                test,
+                testcase.holds_atomic(test, coroutine and rolled_back),
+                config.db_threads,
+                config.compat,
+            )
             for coroutine in (False, True)
         )
         self._class_limit = timeouts.class_limit(cls, self.config.timeout)
-        self._rollback_aliases = None
-        if testcase.needs_own_rollback(test):
-            aliases = testcase.test_databases(test) & self.config.test_aliases
-            self._rollback_aliases = frozenset(aliases)
         self._loop_per_test = testcase.is_isolated_asyncio(test) or self.config.loop_scope == "test"
 
     def end_test(self, test: unittest.TestCase) -> None:
