@@ -142,30 +142,13 @@ class ArunnerResult(ReportRecorder):
             self.stream.flush()
             self._line_shown = False
 
-    def _announce(self, test: Any, problem: str) -> None:
+    def _told(self, test: Any, heading: str) -> None:
+        """Above the live line, each failing test as it fails."""
         if self._live:
             self._clear()
-            label = click.style(problem, fg="red", bold=True) if self.colour else problem
+            label = click.style(heading, fg="red", bold=True) if self.colour else heading
             self.stream.writeln(f"{label} {test}")
             self._status(test.id())
-
-    def addFailure(self, test: Any, err: Any) -> None:
-        super().addFailure(test, err)
-        self._announce(test, "FAIL")
-
-    def addError(self, test: Any, err: Any) -> None:
-        super().addError(test, err)
-        self._announce(test, "ERROR")
-
-    def addUnexpectedSuccess(self, test: Any) -> None:
-        super().addUnexpectedSuccess(test)
-        self._announce(test, "UNEXPECTED SUCCESS")
-
-    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
-        super().addSubTest(test, subtest, err)
-        if err is not None:
-            failure = issubclass(err[0], test.failureException)
-            self._announce(subtest, "FAIL" if failure else "ERROR")
 
     def printErrors(self) -> None:
         """Failure details, then the reporters' summaries (the durations table)."""

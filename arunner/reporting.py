@@ -12,20 +12,25 @@ from typing import TextIO
 
 
 def counts(result: unittest.TestResult) -> tuple[int, int, int]:
-    """(passed, failed, skipped); failed counts failures, errors and unexpected successes."""
+    """(passed, failed, skipped); failed counts tests with failures, errors or an unexpected
+    success, each once (a test with two failing subtests, or a failure and an error, failed
+    once), and each class- or module-level error, so passed + failed is ``Ran N`` when no
+    class or module failed to set up."""
     # entries are (test, traceback), or (test, traceback, sql) under --debug-sql
     failed_entries = [entry[0] for entry in (*result.failures, *result.errors)]
-    failed = len(failed_entries) + len(result.unexpectedSuccesses)
-    # By id: a subtest replayed from a --parallel worker carries a copy of its test.
-    failed_tests = {
-        getattr(test, "test_case", test).id()
-        for test in (*failed_entries, *result.unexpectedSuccesses)
-        if isinstance(test, unittest.TestCase)
-    }
+    failed_tests: set[str] = set()
+    holders = 0
+    for test in (*failed_entries, *result.unexpectedSuccesses):
+        # By id: a subtest replayed from a --parallel worker carries a copy of its test.
+        test = getattr(test, "test_case", test)
+        if isinstance(test, unittest.TestCase):
+            failed_tests.add(test.id())
+        else:
+            holders += 1
     skipped = len(result.skipped)
     counted_skips = sum(1 for test, _ in result.skipped if _counted_in_tests_run(test))
     passed = max(0, result.testsRun - len(failed_tests) - counted_skips)
-    return passed, failed, skipped
+    return passed, len(failed_tests) + holders, skipped
 
 
 def _counted_in_tests_run(test: object) -> bool:

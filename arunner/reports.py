@@ -20,7 +20,7 @@ import sys
 import traceback
 import unittest
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter  # bound at import: a test mocking time cannot distort durations
 from typing import Any, NamedTuple, Protocol, TextIO
 
@@ -245,17 +245,51 @@ class _Problems:
     """What the running test's result events have said against it so far: made by the first
     of them, so a test that passes builds nothing."""
 
-    __slots__ = ("outcome", "problems")
+    __slots__ = ("entry", "failure", "outcome", "problems", "raised")
 
     def __init__(self) -> None:
         self.outcome = "passed"
         self.problems: list[Problem] = []
+        #: The exceptions reported against the test, so one reported twice counts once.
+        self.raised: list[BaseException] = []
+        #: The first error or failure (its index in ``problems``), and its entry in the
+        #: result's ``errors`` / ``failures`` list, which later problems of arunner's join.
+        self.failure: tuple[BaseException, int] | None = None
+        self.entry: tuple[list[Any], int] | None = None
 
-    def note(self, outcome: str, problem: Problem | None) -> None:
+    def note(self, outcome: str, problem: Problem | None, raised: BaseException | None) -> None:
         if _RANK[outcome] > _RANK[self.outcome]:
             self.outcome = outcome
         if problem is not None:
             self.problems.append(problem)
+        if raised is not None:
+            self.raised.append(raised)
+            if self.failure is None and problem is not None and problem.kind != "skipped":
+                self.failure = raised, len(self.problems) - 1
+
+    def join_failure(self, note: str) -> None:
+        """Add ``note`` to the first failure's problem, its exception and its entry."""
+        assert self.failure is not None
+        raised, index = self.failure
+        raised.add_note(note)
+        problem = self.problems[index]
+        self.problems[index] = replace(problem, text=f"{problem.text}{note}\n")
+        if self.entry is not None:
+            entries, position = self.entry
+            entry = entries[position]
+            if isinstance(entry[1], str):
+                entries[position] = (entry[0], f"{entry[1]}{note}\n", *entry[2:])
+
+
+def _is_arunners(raised: BaseException) -> bool:
+    """True for the problems arunner finds in a test (refused SQL, leftover work, ...)."""
+    return type(raised).__module__.partition(".")[0] == __name__.partition(".")[0]
+
+
+def _same(raised: BaseException, seen: BaseException) -> bool:
+    """One problem told twice: a refusal is raised in the thread that made the call, and
+    again, as a copy, at the end of the test (in case that thread swallowed it)."""
+    return type(raised) is type(seen) and raised.args == seen.args
 
 
 class ReportRecorder:
@@ -333,16 +367,61 @@ class ReportRecorder:
             return out_tee.text(), err_tee.text()
         return "", ""
 
-    def _note(self, test: Any, outcome: str, problem: Problem | None = None) -> None:
+    def _note(
+        self,
+        test: Any,
+        outcome: str,
+        problem: Problem | None = None,
+        raised: BaseException | None = None,
+    ) -> None:
         if not self.records:
             return
         if test is self._running:
             if self._problems is None:
                 self._problems = _Problems()
-            self._problems.note(outcome, problem)
+            self._problems.note(outcome, problem, raised)
         else:  # an error outside any test: setUpClass, tearDownModule, ...
             problems = [problem] if problem else []
             self.report(test, self._build(test, outcome, 0.0, problems, "", "", self.details))
+
+    def _joined(self, test: Any, err: Any) -> bool:
+        """True when this error of the running test is already told: the same exception
+        again (arunner re-raises at the test's end what was refused during it), or one of
+        arunner's problems found after the test had failed, which then joins the first
+        failure's block as a note. A test fails once: one letter, one block, one element.
+        """
+        problems = self._problems
+        if problems is None or test is not self._running:
+            return False
+        raised = err[1]
+        if any(raised is seen for seen in problems.raised):
+            return True
+        if raised is None or not _is_arunners(raised):
+            return False
+        if any(_same(raised, seen) for seen in problems.raised):
+            return True
+        if problems.failure is None:
+            return False
+        text = describe_error(err)[2].rstrip("\n")
+        problems.join_failure(f"\nAt the end of the test, arunner also found:\n{text}")
+        return True
+
+    def _placed(self, entries: list[Any]) -> None:
+        """After unittest's result added the entry of the running test's first failure to
+        ``entries`` (``errors`` or ``failures``): remember where, for ``_joined``. A
+        ``--parallel`` worker's result keeps no entries (Django's ``DummyList``): the note on
+        the exception, pickled at the test's end, takes the problem to the parent."""
+        problems = self._problems
+        if (
+            problems is not None
+            and problems.failure is not None
+            and problems.entry is None
+            and isinstance(entries, list)
+        ):
+            problems.entry = entries, len(entries) - 1
+
+    def _told(self, test: Any, heading: str) -> None:
+        """A failure of ``test`` was added to the result (``heading``: FAIL, ERROR, ...)."""
 
     @staticmethod
     def _build(
@@ -370,19 +449,27 @@ class ReportRecorder:
         return Problem(kind, prefix + message, type_name, text)
 
     def addFailure(self, test: Any, err: Any) -> None:
-        self._note(test, "failed", self._problem("failure", err))
+        if self._joined(test, err):
+            return
+        self._note(test, "failed", self._problem("failure", err), err[1])
         super().addFailure(test, err)  # type: ignore[misc]
+        self._placed(self.failures)  # type: ignore[attr-defined]
+        self._told(test, "FAIL")
 
     def addError(self, test: Any, err: Any) -> None:
-        self._note(test, "error", self._problem("error", err))
+        if self._joined(test, err):
+            return
+        self._note(test, "error", self._problem("error", err), err[1])
         super().addError(test, err)  # type: ignore[misc]
+        self._placed(self.errors)  # type: ignore[attr-defined]
+        self._told(test, "ERROR")
 
     def addSkip(self, test: Any, reason: str) -> None:
         self._note(test, "skipped", Problem("skipped", reason, "unittest.case.SkipTest", reason))
         super().addSkip(test, reason)  # type: ignore[misc]
 
     def addExpectedFailure(self, test: Any, err: Any) -> None:
-        self._note(test, "xfailed", self._problem("skipped", err, "expected failure: "))
+        self._note(test, "xfailed", self._problem("skipped", err, "expected failure: "), err[1])
         super().addExpectedFailure(test, err)  # type: ignore[misc]
 
     def addUnexpectedSuccess(self, test: Any) -> None:
@@ -391,10 +478,16 @@ class ReportRecorder:
         )
         self._note(test, "xpassed", problem)
         super().addUnexpectedSuccess(test)  # type: ignore[misc]
+        self._told(test, "UNEXPECTED SUCCESS")
 
     def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         if err is not None:
+            if self._joined(test, err):
+                return
             failure = issubclass(err[0], test.failureException)
             kind, outcome = ("failure", "failed") if failure else ("error", "error")
-            self._note(test, outcome, self._problem(kind, err, f"{subtest}: "))
+            self._note(test, outcome, self._problem(kind, err, f"{subtest}: "), err[1])
         super().addSubTest(test, subtest, err)  # type: ignore[misc]
+        if err is not None:
+            self._placed(self.failures if failure else self.errors)  # type: ignore[attr-defined]
+            self._told(subtest, "FAIL" if failure else "ERROR")

@@ -92,15 +92,26 @@ def holds_atomic(test: unittest.TestCase, coroutine: bool) -> bool:
 
 
 def test_databases(test: unittest.TestCase) -> set[str]:
-    """The aliases a unittest coroutine test may use: its ``databases``, default ``default``."""
+    """The aliases a unittest coroutine test may use: its ``databases``, default ``default``.
+
+    Leaves out the aliases of Django's dummy backend (what a project without ``DATABASES``
+    gets): there is no database to set up or roll back, and DiscoverRunner runs such a
+    project's tests without one.
+    """
     from django.db import connections
 
     databases = getattr(test, "databases", None)
     if databases == "__all__":
-        return set(connections)
-    if databases is None:
-        return {"default"}
-    return set(databases)
+        aliases = set(connections)
+    elif databases is None:
+        aliases = {"default"}
+    else:
+        aliases = set(databases)
+    return {alias for alias in aliases if not _is_dummy(connections.settings.get(alias))}
+
+
+def _is_dummy(settings: dict[str, Any] | None) -> bool:
+    return settings is not None and settings.get("ENGINE") == "django.db.backends.dummy"
 
 
 @functools.cache
