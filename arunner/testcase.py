@@ -4,7 +4,9 @@ unittest runs a test as setUp, test method, tearDown, cleanups; Django wraps cor
 methods in ``async_to_sync`` (a new thread and loop per test) and never awaits an ``async def
 setUp``. arunner replaces the phase hooks on the test instance so that every phase goes to the
 test's session, in this order: ``setUp``, ``asyncSetUp``, the test, ``asyncTearDown``,
-``tearDown``, cleanups (sync or async), then the drain, all before the rollback.
+``tearDown``, cleanups (sync or async), then the drain, all before the rollback. The test
+method itself stays what the test sees under ``DiscoverRunner`` (Django's wrapper, or the
+coroutine method); only ``callTestMethod`` knows that the session runs it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from inspect import CO_COROUTINE
 from types import FunctionType
 from typing import Any, NamedTuple, Protocol
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import async_to_sync
 from django.test import SimpleTestCase, TestCase
 
 from . import inventory, isolation
@@ -259,10 +261,9 @@ class PhaseHooks:
 
 #: The marks unittest reads from a test method; asgiref's wrapper does not carry them.
 _UNITTEST_MARKS = ("__unittest_skip__", "__unittest_skip_why__", "__unittest_expecting_failure__")
-_UNMARKED = object()
 
 
-def _as_django_wraps(method: Callable[..., Any]) -> AsyncToSync[..., Any]:
+def _as_django_wraps(method: Callable[..., Any]) -> Any:
     """The coroutine test method as Django's ``SimpleTestCase`` shows it from set-up to the
     cleanups: wrapped in ``async_to_sync``, which tests may check for.
 
@@ -270,12 +271,17 @@ def _as_django_wraps(method: Callable[..., Any]) -> AsyncToSync[..., Any]:
     ``callTestMethod`` runs the method itself, so the wrapper is never called. It carries the
     skip and expected-failure marks of the method, which unittest reads from it.
     """
-    wrapper = AsyncToSync(method)
-    for mark in _UNITTEST_MARKS:
-        value = getattr(method, mark, _UNMARKED)
-        if value is not _UNMARKED:
-            setattr(wrapper, mark, value)
+    wrapper = async_to_sync(method)
+    marks = _marks(getattr(method, "__func__", method))
+    if marks:
+        vars(wrapper).update(marks)
     return wrapper
+
+
+@functools.cache
+def _marks(function: Any) -> dict[str, Any]:
+    """The unittest marks a test function carries; per function, as asked for every test."""
+    return {name: getattr(function, name) for name in _UNITTEST_MARKS if hasattr(function, name)}
 
 
 #: unittest's phase hooks, each with the method of ``PhaseHooks`` that replaces it.
