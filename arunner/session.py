@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from . import escapes, pending, timeouts
+from . import escapes, inventory, pending, timeouts
 from .loop import Bridge, HomeThreadExecutor
 
 __unittest = True
@@ -65,6 +66,9 @@ class TestSession:
         self.task: asyncio.Task[Any] | None = None
         self._timed_out: Any = None
         self._context: contextvars.Context | None = bridge.session_context(self)
+        #: The thread the last phase ran on (None before the first): the test's or, in hop
+        #: mode, the loop's.
+        self._thread: int | None = None
         self._started_threads: list[Any] = []
         self._before: pending.Before | None = None
         self._drained: Drained | None = None
@@ -104,8 +108,11 @@ class TestSession:
             return self.run(fn(*args, **kwargs))
         # No task runs a sync phase: the watchdog must not take the last phase's for its own.
         self.task = None
-        assert self._context is not None
-        result = self._context.run(fn, *args, **kwargs)
+        context = self._context
+        assert context is not None
+        if self._moved_here():
+            context.run(self._rehome_locals)
+        result = context.run(fn, *args, **kwargs)
         if inspect.isawaitable(result):
             return self.run(_awaited(result))
         return result
@@ -167,8 +174,28 @@ class TestSession:
         before. Sync phases before it run while the loop is idle (inline) or out of the test's
         reach (hop), so they have started nothing there for the drain to miss."""
         self.task = asyncio.current_task()
+        if self._moved_here():
+            self._rehome_locals()
         if self._before is None:
             self._before = pending.snapshot(self.bridge.loop)
+
+    def _moved_here(self) -> bool:
+        """Whether the previous phase ran on another thread (hop mode switches between the
+        test's thread and the loop's); notes this one's."""
+        previous, self._thread = self._thread, threading.get_ident()
+        return previous is not None and previous != self._thread
+
+    def _rehome_locals(self) -> None:
+        """Give this thread the ``asgiref.local.Local`` data that the previous phase, on
+        another thread, left in the session's context (called inside that context).
+
+        asgiref ties such data to the thread that set it, and re-homes it whenever it moves
+        a context to another thread itself (``async_to_sync``, ``sync_to_async``); hop mode
+        moves the session's context between threads, so it does the same.
+        """
+        assert self._context is not None
+        for var, storage in inventory.foreign_local_storage(self._context):
+            inventory.rehome_local_storage(var, storage)
 
     def cancel_for_timeout(self, armed: Any) -> None:
         """Cancel the phase in progress (any thread); it then fails with the timeout report."""

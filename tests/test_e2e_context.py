@@ -3,7 +3,8 @@
 A coroutine test's sync phases (``setUp``, ``tearDown``, sync cleanups) run directly on the
 test's thread in the context its coroutine phases run in, as ``IsolatedAsyncioTestCase``
 runs them: a ``ContextVar`` token made in ``setUp`` resets in ``tearDown`` or a cleanup, a
-value set in any phase is seen by the later ones, and ``async_to_sync`` works in a sync hook.
+value set in any phase (an ``asgiref.local.Local``'s too) is seen by the later ones, and
+``async_to_sync`` works in a sync hook.
 From set-up to the cleanups the bound test method is what ``DiscoverRunner`` shows: Django's
 ``async_to_sync`` wrapper on Django's classes, the coroutine method on unittest's.
 """
@@ -17,6 +18,7 @@ import contextvars
 import inspect
 import unittest
 
+from asgiref.local import Local
 from asgiref.sync import AsyncToSync, async_to_sync
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
@@ -26,6 +28,7 @@ SET_UP = contextvars.ContextVar("set_up", default=None)
 CLEANED_UP = contextvars.ContextVar("cleaned_up", default=None)
 ASYNC_SET_UP = contextvars.ContextVar("async_set_up", default=None)
 BODY = contextvars.ContextVar("body", default=None)
+LOCAL = Local()
 
 
 async def current(var):
@@ -40,6 +43,7 @@ class Phases:
 
     def setUp(self):
         self.token = SET_UP.set("setUp")
+        LOCAL.phase = "setUp"
         self.addCleanup(CLEANED_UP.reset, CLEANED_UP.set("setUp"))
         self.addCleanup(self.check_method, "a cleanup")
         self.check_method("setUp")
@@ -56,19 +60,23 @@ class Phases:
             (SET_UP.get(), CLEANED_UP.get(), ASYNC_SET_UP.get()),
             ("setUp", "setUp", "asyncSetUp"),
         )
+        self.assertEqual(LOCAL.phase, "setUp")
         if self.orm:
             self.assertEqual(await Item.objects.acount(), 1)
         BODY.set("test")
+        LOCAL.phase = "test"
 
     def test_sync(self):
         self.assertEqual((SET_UP.get(), ASYNC_SET_UP.get()), ("setUp", "asyncSetUp"))
+        self.assertEqual(LOCAL.phase, "setUp")
         BODY.set("test")
+        LOCAL.phase = "test"
 
     async def asyncTearDown(self):
-        self.assertEqual(BODY.get(), "test")
+        self.assertEqual((BODY.get(), LOCAL.phase), ("test", "test"))
 
     def tearDown(self):
-        self.assertEqual(BODY.get(), "test")
+        self.assertEqual((BODY.get(), LOCAL.phase), ("test", "test"))
         self.assertEqual(async_to_sync(current)(BODY), "test")
         self.check_method("tearDown")
         SET_UP.reset(self.token)
