@@ -269,13 +269,21 @@ def _as_django_wraps(method: Callable[..., Any]) -> Any:
 
     Put in place before Django's ``_setup_and_call`` looks, so Django leaves it as it is;
     ``callTestMethod`` runs the method itself, so the wrapper is never called. It carries the
-    skip and expected-failure marks of the method, which unittest reads from it.
+    skip and expected-failure marks of the method, which unittest reads from it, and refuses
+    to be pickled: Django's check of a failing subtest's test for ``--parallel`` then leaves
+    it out, where pickling the test it holds would send that check into endless recursion.
     """
     wrapper = async_to_sync(method)
+    attributes = vars(wrapper)
+    attributes["__reduce_ex__"] = _not_pickled
     marks = _marks(getattr(method, "__func__", method))
     if marks:
-        vars(wrapper).update(marks)
+        attributes.update(marks)
     return wrapper
+
+
+def _not_pickled(protocol: int) -> Any:
+    raise TypeError("arunner's test method wrapper stays in the process that runs the test")
 
 
 @functools.cache
