@@ -1,13 +1,22 @@
-"""One coroutine test: its phases, each a task in one shared ``contextvars.Context``.
+"""One coroutine test: its phases, all in one ``contextvars.Context`` for the whole test.
 
-Each phase (setUp, the test, tearDown, cleanups, the drain) runs as a task of its own in the
-session's context, as ``IsolatedAsyncioTestCase`` runs its phases: contextvars set by one
-phase are seen by the next, tasks the test spawns inherit the context, and the context ties
-every thread-sensitive call back to this test (``OWNER``). The context is a copy of the
-loop's, where the ``ThreadSensitiveContext`` with the executor E is already entered.
+As ``IsolatedAsyncioTestCase`` runs its phases, a coroutine phase (``asyncSetUp``, the test,
+``asyncTearDown``, async cleanups, the drain) runs as a task of its own in the session's
+context, and a sync phase (``setUp``, ``tearDown``, sync cleanups) runs directly on the
+test's thread, in that same context: contextvars set by one phase are seen by the next, a
+``ContextVar`` token made in one phase resets in another, tasks the test spawns inherit the
+context, and the context ties every thread-sensitive call back to this test (``OWNER``). The
+context is a copy of the loop's, where the ``ThreadSensitiveContext`` with the executor E is
+already entered.
 
-Every coroutine test opens a session, so the common one (one phase, nothing left running)
-costs one task and one turn of the loop, and builds nothing else.
+A context can be entered by one thread at a time; between phases no task of the session
+runs, so a sync phase may enter it on the test's thread. There, no loop is running on that
+thread (inline mode's loop is stopped between phases, hop mode's runs on its own thread), so
+a sync hook meets Django's ``async_unsafe`` checks and a nested ``async_to_sync`` as it would
+in a sync test.
+
+Every coroutine test opens a session, so the common one (one coroutine phase, nothing left
+running) costs one task and one turn of the loop, and builds nothing else.
 """
 
 from __future__ import annotations
@@ -15,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
-from . import escapes, pending, timeouts
+from . import escapes, inventory, pending, timeouts
 from .loop import Bridge, HomeThreadExecutor
 
 __unittest = True
@@ -29,23 +37,9 @@ Outcome = tuple[Any, BaseException | None]
 Drained = tuple[list[pending.Started], list[pending.Started]]
 
 
-def phase_coroutine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
-    """The coroutine of one phase: a coroutine function's own, or a sync one's call on E."""
-    if inspect.iscoroutinefunction(fn):
-        return fn(*args, **kwargs)  # type: ignore[no-any-return]
-    return _call_sync(fn, *args, **kwargs)
-
-
-async def _call_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a sync hook on the test's thread, awaiting what it returns.
-
-    Sync hooks go through E rather than being called directly so that they see the contextvars
-    of the session, as ``IsolatedAsyncioTestCase`` promises for its sync ``setUp``.
-    """
-    result = await sync_to_async(fn)(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+async def _awaited(awaitable: Any) -> Any:
+    """The coroutine phase that awaits what a sync hook returned."""
+    return await awaitable
 
 
 class TestSession:
@@ -67,10 +61,14 @@ class TestSession:
         self.grace = grace
         self.strict_tasks = strict_tasks
         self._threads = threads
-        #: The task of the phase in progress (or the last one): what a timeout cancels.
+        #: The task of the coroutine phase in progress (or the last one; None during a sync
+        #: phase): what a timeout cancels.
         self.task: asyncio.Task[Any] | None = None
         self._timed_out: Any = None
         self._context: contextvars.Context | None = bridge.session_context(self)
+        #: The thread the last phase ran on (None before the first): the test's or, in hop
+        #: mode, the loop's.
+        self._thread: int | None = None
         self._started_threads: list[Any] = []
         self._before: pending.Before | None = None
         self._drained: Drained | None = None
@@ -101,7 +99,23 @@ class TestSession:
         return result
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self.run(phase_coroutine(fn, *args, **kwargs))
+        """Run one phase, sync or coroutine, and return its result (main thread).
+
+        A sync hook runs here, in the session's context; what it returns, when awaitable,
+        is awaited as a coroutine phase (``IsolatedAsyncioTestCase`` awaits it too).
+        """
+        if inspect.iscoroutinefunction(fn):
+            return self.run(fn(*args, **kwargs))
+        # No task runs a sync phase: the watchdog must not take the last phase's for its own.
+        self.task = None
+        context = self._context
+        assert context is not None
+        if self._moved_here():
+            context.run(self._rehome_locals)
+        result = context.run(fn, *args, **kwargs)
+        if inspect.isawaitable(result):
+            return self.run(_awaited(result))
+        return result
 
     def finish(self) -> None:
         """Drain what the test left running, then leave the context (at the test's end)."""
@@ -156,10 +170,32 @@ class TestSession:
             self.bridge.phase_over()
 
     def _begin_phase(self) -> None:
-        """Remember the phase's task; the first phase also notes what was running before."""
+        """Remember the phase's task; the first phase on the loop also notes what was running
+        before. Sync phases before it run while the loop is idle (inline) or out of the test's
+        reach (hop), so they have started nothing there for the drain to miss."""
         self.task = asyncio.current_task()
+        if self._moved_here():
+            self._rehome_locals()
         if self._before is None:
             self._before = pending.snapshot(self.bridge.loop)
+
+    def _moved_here(self) -> bool:
+        """Whether the previous phase ran on another thread (hop mode switches between the
+        test's thread and the loop's); notes this one's."""
+        previous, self._thread = self._thread, threading.get_ident()
+        return previous is not None and previous != self._thread
+
+    def _rehome_locals(self) -> None:
+        """Give this thread the ``asgiref.local.Local`` data that the previous phase, on
+        another thread, left in the session's context (called inside that context).
+
+        asgiref ties such data to the thread that set it, and re-homes it whenever it moves
+        a context to another thread itself (``async_to_sync``, ``sync_to_async``); hop mode
+        moves the session's context between threads, so it does the same.
+        """
+        assert self._context is not None
+        for var, storage in inventory.foreign_local_storage(self._context):
+            inventory.rehome_local_storage(var, storage)
 
     def cancel_for_timeout(self, armed: Any) -> None:
         """Cancel the phase in progress (any thread); it then fails with the timeout report."""

@@ -4,7 +4,9 @@ unittest runs a test as setUp, test method, tearDown, cleanups; Django wraps cor
 methods in ``async_to_sync`` (a new thread and loop per test) and never awaits an ``async def
 setUp``. arunner replaces the phase hooks on the test instance so that every phase goes to the
 test's session, in this order: ``setUp``, ``asyncSetUp``, the test, ``asyncTearDown``,
-``tearDown``, cleanups (sync or async), then the drain, all before the rollback.
+``tearDown``, cleanups (sync or async), then the drain, all before the rollback. The test
+method itself stays what the test sees under ``DiscoverRunner`` (Django's wrapper, or the
+coroutine method); only ``callTestMethod`` knows that the session runs it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from inspect import CO_COROUTINE
 from types import FunctionType
 from typing import Any, NamedTuple, Protocol
 
+from asgiref.sync import async_to_sync
 from django.test import SimpleTestCase, TestCase
 
 from . import inventory, isolation
-from .session import TestSession, phase_coroutine
+from .session import TestSession
 
 __unittest = True
 
@@ -133,6 +136,8 @@ class _ClassHooks(NamedTuple):
     #: unittest's ``TestCase`` has no ``addAsyncCleanup``; arunner gives its tests one.
     lacks_async_cleanup: bool
     isolated_asyncio: bool
+    #: Django's ``SimpleTestCase`` family, whose coroutine test methods Django wraps.
+    django: bool
 
 
 @functools.cache
@@ -142,6 +147,7 @@ def _class_hooks(cls: type) -> _ClassHooks:
         _defined(cls, _TEAR_DOWN),
         not hasattr(cls, "addAsyncCleanup"),
         issubclass(cls, unittest.IsolatedAsyncioTestCase),
+        issubclass(cls, SimpleTestCase),
     )
 
 
@@ -182,11 +188,9 @@ class PhaseHooks:
             attributes["addAsyncCleanup"] = self.addAsyncCleanup
             added += ("addAsyncCleanup",)
         name = test._testMethodName
-        if name not in attributes:
-            stand_in = _stand_in(getattr(type(test), name, None))
-            if stand_in is not None:
-                attributes[name] = stand_in
-                added += (name,)
+        if self._class.django and self.coroutine_method and name not in attributes:
+            attributes[name] = _as_django_wraps(self.method)
+            added += (name,)
         self._added = added
         if self._class.isolated_asyncio:
             # Kept after the test: ``IsolatedAsyncioTestCase.run`` calls the teardown one
@@ -225,9 +229,13 @@ class PhaseHooks:
             session.call(getattr(self.test, name))
 
     def callTestMethod(self, method: Callable[..., Any]) -> None:
+        """Runs the test's own method, whatever unittest passes as ``method`` (for Django's
+        classes, the ``async_to_sync`` wrapper ``install`` put in its place)."""
         assert self.session is not None
-        coro = self.method() if self.coroutine_method else phase_coroutine(self.method)
-        outcome = self.session.run(coro, last=self._nothing_follows)
+        if self.coroutine_method:
+            outcome = self.session.run(self.method(), last=self._nothing_follows)
+        else:
+            outcome = self.session.call(self.method)
         if outcome is not None:
             warnings.warn(
                 f"It is deprecated to return a value that is not None from a test case "
@@ -262,22 +270,37 @@ class PhaseHooks:
                 self.rollback()
 
 
-@functools.cache
-def _stand_in(function: Any) -> Callable[[], None] | None:
-    """What unittest and Django see as a coroutine test method while arunner runs it.
+#: The marks unittest reads from a test method; asgiref's wrapper does not carry them.
+_UNITTEST_MARKS = ("__unittest_skip__", "__unittest_skip_why__", "__unittest_expecting_failure__")
 
-    A sync function with the method's name and attributes (skip and expected-failure marks),
-    so that Django does not wrap the coroutine in ``async_to_sync`` for a call that never
-    comes: ``callTestMethod`` runs the method itself. None for a sync method.
+
+def _as_django_wraps(method: Callable[..., Any]) -> Any:
+    """The coroutine test method as Django's ``SimpleTestCase`` shows it from set-up to the
+    cleanups: wrapped in ``async_to_sync``, which tests may check for.
+
+    Put in place before Django's ``_setup_and_call`` looks, so Django leaves it as it is;
+    ``callTestMethod`` runs the method itself, so the wrapper is never called. It carries the
+    skip and expected-failure marks of the method, which unittest reads from it, and refuses
+    to be pickled: Django's check of a failing subtest's test for ``--parallel`` then leaves
+    it out, where pickling the test it holds would send that check into endless recursion.
     """
-    if not inspect.iscoroutinefunction(function):
-        return None
+    wrapper = async_to_sync(method)
+    attributes = vars(wrapper)
+    attributes["__reduce_ex__"] = _not_pickled
+    marks = _marks(getattr(method, "__func__", method))
+    if marks:
+        attributes.update(marks)
+    return wrapper
 
-    def test_method() -> None:
-        raise RuntimeError("arunner runs this coroutine test method through its session")
 
-    functools.update_wrapper(test_method, function)
-    return test_method
+def _not_pickled(protocol: int) -> Any:
+    raise TypeError("arunner's test method wrapper stays in the process that runs the test")
+
+
+@functools.cache
+def _marks(function: Any) -> dict[str, Any]:
+    """The unittest marks a test function carries; per function, as asked for every test."""
+    return {name: getattr(function, name) for name in _UNITTEST_MARKS if hasattr(function, name)}
 
 
 #: unittest's phase hooks, each with the method of ``PhaseHooks`` that replaces it.

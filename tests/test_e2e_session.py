@@ -91,8 +91,8 @@ class FinishedTestsAreFreed(SimpleTestCase):
 
 class MarkedCoroutineTests(SimpleTestCase):
     def test_skip_and_expected_failure_marks_apply(self):
-        """arunner stands in for the coroutine method (Django must not wrap it); the marks
-        unittest reads from the method still count."""
+        """arunner puts Django's ``async_to_sync`` wrapper in place of the coroutine method
+        and awaits the method itself; the marks unittest reads from the method still count."""
         with Project({"test_marked": MARKED}) as project:
             run = project.run("-v", "2")
             self.assertIn("test_skipped", run.output)
