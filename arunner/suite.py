@@ -18,7 +18,7 @@ from django.db import connections
 from django.test import TestCase
 from django.test.utils import iter_test_cases
 
-from . import escapes, inlinecalls, inventory, isolation, reporting, testcase, timeouts, workers
+from . import escapes, inventory, isolation, reporting, testcase, timeouts, workers
 from .diagnostics import TestDiagnostics
 from .escapes import ThreadGuard
 from .loop import Bridge, Bridges
@@ -113,7 +113,6 @@ class RunContext:
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
-        self._inline_calls: inlinecalls.Installed | None = None
         self._ends_after_cleanups = False
         #: Per class: the guard's mode and a bad class attribute's error, for sync and for
         #: coroutine tests (indexed by ``is_coroutine_test``), and the class's time limit.
@@ -132,8 +131,6 @@ class RunContext:
         self.threads.install()
         self.watchdog.install()
         self.diagnostics.install()
-        if self.config.executor == "inline":
-            self._inline_calls = inlinecalls.Installed()
         unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
         RunContext.active = self
         return self
@@ -154,9 +151,6 @@ class RunContext:
                 self.protection.uninstall()
         finally:
             _undo_end_test()
-            if self._inline_calls is not None:
-                self._inline_calls.undo()
-                self._inline_calls = None
 
     def before_test(self, test: unittest.TestCase) -> None:
         """Prepare one test; runs before its class set-up, right before the test itself."""
