@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio.events
 import contextvars
-import functools
-import operator
-import os
-import sys
 import threading
 import unittest
 from collections.abc import Callable
@@ -21,7 +17,7 @@ from typing import Any
 
 from asgiref.local import _rehome
 from asgiref.local import _Storage as _LocalStorage
-from asgiref.sync import AsyncToSync, SyncToAsync
+from asgiref.sync import AsyncToSync
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import runner as django_runner
@@ -41,144 +37,27 @@ set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = (
 #: runner's loop here routes those calls to the test's executor too.
 loop_thread_executors: dict[Any, Any] = AsyncToSync.loop_thread_executors
 
-#: asgiref's own ``SyncToAsync.__call__``. For a call the inline executor serves, it still
-#: prepares a trip to another thread; ``inlinecalls`` stands in for it during a run and hands
-#: every other call to whatever ``__call__`` was in place before.
-SYNC_TO_ASYNC_CALL: Callable[..., Any] = SyncToAsync.__call__
+#: The coroutine asgiref's ``AsyncToSync.__call__`` queues on a sync thread's "main event
+#: loop" (``main_event_loop.create_task`` through ``call_soon_threadsafe``) is one of its
+#: ``main_wrap``. The loop refuses exactly that request from its own thread, where it would
+#: wait forever, and accepts every other.
+_MAIN_WRAP_CODE = AsyncToSync.main_wrap.__code__
 
 
-def sync_to_async_call() -> Callable[..., Any]:
-    return SyncToAsync.__call__  # type: ignore[no-any-return]
-
-
-def set_sync_to_async_call(call: Callable[..., Any]) -> None:
-    SyncToAsync.__call__ = call  # type: ignore[method-assign]
-
-
-#: The context variable behind ``AsyncToSync.executors``, an ``asgiref.local.Local``
-#: (``_storage._data``). Read directly, it answers "is there a sync caller up the stack?" at a
-#: fifth of the cost of the ``Local``'s locked attribute lookup, asked on every ORM call.
-_EXECUTORS_VAR: contextvars.ContextVar[Any] = AsyncToSync.executors._storage._data
-
-
-def served_executor(wrapper: Any, served: dict[Any, Any]) -> Any:
-    """The executor asgiref's ``SyncToAsync.__call__`` would send a call of ``wrapper`` made
-    here to, if it is one of ``served`` (keyed by ``ThreadSensitiveContext``), else None.
-
-    That is a thread-sensitive call run in a copy of the caller's context
-    (``_thread_sensitive``, ``context``), from inside one of those contexts, with no sync
-    caller further up the stack (``AsyncToSync.executors.current``, which asgiref asks
-    first; its ``Local`` storage counts only when this thread owns it). One function: every
-    ``a*`` ORM call of a test asks it.
-    """
-    if not wrapper._thread_sensitive or wrapper.context is not None:
-        return None
-    executor = served.get(wrapper.thread_sensitive_context.get(None))
-    if executor is None:
-        return None
-    storage = _EXECUTORS_VAR.get(None)
-    if (
-        storage is not None
-        and storage.thread_id == threading.get_ident()
-        and storage.data.get("current") is not None
-    ):
-        return None
-    return executor
-
-
-#: asgiref's own ``SyncToAsync.__init__``; ``inlinecalls`` stands in for it during a run.
-SYNC_TO_ASYNC_INIT: Callable[..., None] = SyncToAsync.__init__
-
-
-def sync_to_async_init() -> Callable[..., None]:
-    return SyncToAsync.__init__
-
-
-def set_sync_to_async_init(init: Callable[..., None]) -> None:
-    SyncToAsync.__init__ = init  # type: ignore[method-assign]
-
-
-#: The attributes asgiref's ``SyncToAsync.__init__`` sets from the callable itself rather
-#: than from its function: the callable, ``functools.update_wrapper``'s ``__wrapped__``, and a
-#: bound method's instance.
-PER_CALLABLE = ("func", "__wrapped__", "__self__")
-
-
-_COPIED = operator.attrgetter(*functools.WRAPPER_ASSIGNMENTS)
-
-
-def update_wrapper_sources(function: Any) -> tuple[Any, dict[str, Any]] | None:
-    """What ``functools.update_wrapper`` copies from ``function``: its assignments and its
-    ``__dict__`` (the live one, not a copy), or None for a function it cannot read them from,
-    such as a builtin."""
-    attributes = getattr(function, "__dict__", None)
-    if attributes is None:
-        return None
-    try:
-        return _COPIED(function), attributes
-    except AttributeError:
-        return None
-
-
-def function_state(wrapper: Any, method: Any) -> dict[str, Any] | None:
-    """What ``SyncToAsync(method)`` holds for any bound method of the same function: its
-    attributes without ``PER_CALLABLE``. None when those are not exactly what they should
-    be, so the state may depend on the instance."""
-    attributes = vars(wrapper)
-    if (
-        attributes.get("func") is not method
-        or attributes.get("__wrapped__") is not method
-        or attributes.get("__self__") is not method.__self__
-    ):
-        return None
-    return {name: value for name, value in attributes.items() if name not in PER_CALLABLE}
-
-
-def run_thread_handler(wrapper: Any, loop: Any, func: Callable[..., Any], *args: Any) -> Any:
-    """Run ``func(*args)`` the way asgiref's worker does, through ``wrapper.thread_handler``:
-    it notes the caller's loop for a nested ``async_to_sync`` and re-raises the exception
-    being handled, so that the call sees it; subclasses wrap it (Channels closes old
-    connections around each call)."""
-    return wrapper.thread_handler(loop, sys.exc_info(), [], func, *args)
-
-
-def plain_thread_handler(wrapper: Any) -> bool:
-    """True when the wrapper's class keeps asgiref's own ``thread_handler`` (Channels'
-    ``DatabaseSyncToAsync`` replaces it)."""
-    return type(wrapper).thread_handler is SyncToAsync.thread_handler
-
-
-#: This process's id, for ``note_caller_loop``: ``os.getpid`` is a system call, and each
-#: served call would make one. Renewed in a forked child.
-_pid = os.getpid()
-
-
-def _renew_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_renew_pid)
-
-
-def note_caller_loop(loop: Any) -> None:
-    """What asgiref's own ``thread_handler`` records before a call: the caller's loop and
-    process for a nested ``async_to_sync``, and a fresh list for the task it may start."""
-    local = SyncToAsync.threadlocal
-    local.main_event_loop = loop
-    local.main_event_loop_pid = _pid
-    local.task_context = []
-
-
-def end_thread_sensitive_call(wrapper: Any) -> None:
-    """What asgiref's ``SyncToAsync.__call__`` does last: clear ``deadlock_context``."""
-    wrapper.deadlock_context.set(False)
+def is_async_to_sync_call(awaitable: Any) -> bool:
+    """True when ``awaitable`` is the coroutine an ``AsyncToSync`` call queues on a loop."""
+    return getattr(awaitable, "cr_code", None) is _MAIN_WRAP_CODE
 
 
 def foreign_local_storage(context: contextvars.Context) -> list[tuple[Any, Any]]:
     """The ``asgiref.local`` storage in ``context`` that belongs to another thread
-    (``_Storage.thread_id``), each with its variable. asgiref re-homes such storage to the
-    thread a ``sync_to_async`` call runs on, so the call sees that ``Local`` data."""
+    (``_Storage.thread_id``), each with its variable.
+
+    asgiref ties ``Local`` data to the thread that set it and re-homes it whenever it moves a
+    context to another thread itself. With ``--executor hop`` a coroutine test's session
+    moves its context between the test's thread (sync phases) and the loop's (coroutine
+    phases), so it re-homes the same way, once per switch of thread (not per call).
+    """
     here = threading.get_ident()
     return [
         (var, value)

@@ -127,15 +127,34 @@ class TrackingLoop(asyncio.AbstractEventLoop):
         return future
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
-        # asgiref remembers this loop as the "main event loop" of every thread that served a
-        # thread-sensitive call. When an ``async_to_sync`` on the loop's own thread then
-        # queues its coroutine here, the loop is either paused in an inline call or not
-        # running at all, and the caller would wait forever. asgiref treats a RuntimeError
-        # here as "no usable outer loop" and runs the coroutine on a loop of its own, as it
-        # does in any plain sync thread.
-        if callback == self.create_task and threading.get_ident() == self.owner_ident:
-            raise RuntimeError("arunner: this loop cannot run work for its own thread now")
+        if threading.get_ident() == self.owner_ident and callback == self.create_task and args:
+            return self._create_task_here(args, context)
         return super().call_soon_threadsafe(callback, *args, context=context)
+
+    def _create_task_here(self, args: tuple[Any, ...], context: Any) -> asyncio.Handle:
+        """A request, made on the loop's own thread, to create a task.
+
+        asgiref remembers this loop as the "main event loop" of every thread that served a
+        thread-sensitive call. When an ``async_to_sync`` on the loop's own thread then queues
+        its coroutine here, the loop is either paused in an inline call or not running at
+        all, and the caller would wait forever. asgiref treats a RuntimeError here as "no
+        usable outer loop" and runs the coroutine on a loop of its own, as it does in any
+        plain sync thread; only that caller is refused.
+
+        Anyone else (asyncio's async-generator finaliser, a library) gets the task at once:
+        on its own thread that is safe, and the task's first step still waits for the loop's
+        next turn. Made now, the task belongs to the test that dropped the generator, so the
+        test's drain waits for the generator's ``finally`` before the rollback; a callback
+        left in the queue would run only after the test had ended. The returned handle is
+        never scheduled.
+        """
+        if inventory.is_async_to_sync_call(args[0]):
+            raise RuntimeError("arunner: this loop cannot run work for its own thread now")
+        if context is None:
+            self.create_task(*args)
+        else:
+            context.run(self.create_task, *args)
+        return asyncio.Handle(self.create_task, args, self, context)
 
 
 class ArunnerEventLoop(TrackingLoop, asyncio.SelectorEventLoop):
@@ -163,9 +182,6 @@ class InlineExecutor(Executor):
     def __init__(self, owner_ident: int) -> None:
         self.owner_ident = owner_ident
         self.active: object | None = None
-        #: A context last seen to hold no ``asgiref.local`` storage of another thread
-        #: (``inlinecalls``): while the caller's context still equals it, there is none.
-        self.clean: contextvars.Context | None = None
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
@@ -182,26 +198,18 @@ class InlineExecutor(Executor):
             future.set_result(result)
 
     def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` now, with the running loop detached, and return what it returns."""
-        return self.call_detached(inventory.get_running_loop_or_none(), fn, *args, **kwargs)
+        """Run ``fn`` now, with the running loop detached, and return what it returns.
 
-    def call_detached(
-        self,
-        loop: asyncio.AbstractEventLoop | None,
-        fn: Callable[..., T],
-        /,
-        *args: Any,
-        **kwargs: Any,
-    ) -> T:
-        """``call`` for a caller that knows the running loop already."""
+        Detached, the loop is invisible to the call: Django's ``async_unsafe`` check lets
+        the ORM run, and a nested ``async_to_sync`` starts a loop of its own.
+        """
         if threading.get_ident() != self.owner_ident:
             raise OutsideTestError(
                 "arunner: a thread-sensitive call reached the inline executor from "
                 f"thread {threading.current_thread().name!r}, not the test's thread"
             )
-        owner = OWNER.get()
-        if owner is not None and owner is not self.active:
-            _refuse_late_call(owner)
+        _check_owner(self.active)
+        loop = inventory.get_running_loop_or_none()
         inventory.set_running_loop(None)
         try:
             return fn(*args, **kwargs)
@@ -220,11 +228,6 @@ def _refuse_late_call(owner: object) -> None:
         f"arunner: a task started by {owner} made a thread-sensitive call after that test "
         "ended; tasks a test starts must finish before it does"
     )
-
-
-#: The ``ThreadSensitiveContext`` of each live inline loop, with its executor: a call made
-#: inside one of them is one the inline executor serves (``inlinecalls``).
-SERVED: dict[ThreadSensitiveContext, InlineExecutor] = {}
 
 
 _STOP = object()
@@ -347,8 +350,6 @@ class Bridge:
         self.context = contextvars.copy_context()
         self._sensitive = ThreadSensitiveContext(executor=self.executor)
         _complete(self.context, self._sensitive.__aenter__())
-        if isinstance(self.executor, InlineExecutor):
-            SERVED[self._sensitive] = self.executor
         return loop
 
     def _create_task(
@@ -370,7 +371,6 @@ class Bridge:
         """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
         loop = self.loop
         inventory.loop_thread_executors.pop(loop, None)
-        SERVED.pop(self._sensitive, None)
         _complete(self.context, self._sensitive.__aexit__(None, None, None))
         try:
             leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
@@ -391,17 +391,6 @@ class InlineBridge(Bridge):
         self.executor = executor
         self.loop = self._new_loop(factory)
         self.loop.owner_ident = threading.get_ident()
-        #: The loop's context holds no ``asgiref.local`` storage of another thread, so
-        #: neither does a session's copy until its test sets a variable.
-        self._clean = not inventory.foreign_local_storage(self.context)
-
-    def session_context(self, owner: object) -> contextvars.Context:
-        """Also tells the executor that the new context is clean, when it is, so that the
-        test's first call need not look through it."""
-        context = super().session_context(owner)
-        if self._clean:
-            self.executor.clean = context.copy()
-        return context
 
     def start(
         self, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None

@@ -20,7 +20,6 @@ from django.test.utils import iter_test_cases
 
 from . import (
     escapes,
-    inlinecalls,
     inventory,
     isolation,
     queryassertions,
@@ -123,7 +122,6 @@ class RunContext:
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
-        self._inline_calls: inlinecalls.Installed | None = None
         self._ends_after_cleanups = False
         #: Per class: the guard's choice (``escapes.choose``) for sync and for coroutine tests
         #: (indexed by ``is_coroutine_test``), and the class's time limit.
@@ -142,8 +140,6 @@ class RunContext:
         self.threads.install()
         self.watchdog.install()
         self.diagnostics.install()
-        if self.config.executor == "inline":
-            self._inline_calls = inlinecalls.Installed()
         unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
         RunContext.active = self
         return self
@@ -164,9 +160,6 @@ class RunContext:
                 self.protection.uninstall()
         finally:
             _undo_end_test()
-            if self._inline_calls is not None:
-                self._inline_calls.undo()
-                self._inline_calls = None
 
     def before_test(self, test: unittest.TestCase) -> None:
         """Prepare one test; runs before its class set-up, right before the test itself."""

@@ -7,9 +7,8 @@ runs without it.
 
 * ``--suite sync`` (default): the thread guard, the per-test diagnostics, the reports, the
   whole per-test preparation.
-* ``--suite async``: arunner's serving of ``sync_to_async`` in place (asgiref's own
-  ``SyncToAsync.__call__`` instead), and everything a coroutine test gets beyond a bare run of
-  its coroutine on the class's loop (the session, the phase hooks, the drain, the owner checks).
+* ``--suite async``: everything a coroutine test gets beyond a bare run of its coroutine on
+  the class's loop (the session, the phase hooks, the drain, the owner checks).
   The bare run is the floor of this design: what is left is the loop and the ORM calls.
 
 Usage::
@@ -96,15 +95,10 @@ def _bare_run(test: object, _method: bool, context: object, _aliases: object) ->
 
 
 def async_experiments() -> dict[str, Callable[[], object]]:
-    from arunner import inlinecalls, testcase
-
-    class NotServing:
-        def undo(self) -> None:
-            pass
+    from arunner import testcase
 
     return {
         "arunner": lambda: replaced(),
-        "with asgiref's sync_to_async": lambda: replaced((inlinecalls, "Installed", NotServing)),
         "bare loop run of the coroutine": lambda: replaced((testcase, "PhaseHooks", _bare_run)),
     }
 

@@ -8,7 +8,6 @@ import asyncio
 import contextvars
 import inspect
 import os
-import sys
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +16,8 @@ from asgiref.local import Local
 from asgiref.sync import (
     AsyncToSync,
     SyncToAsync,
-    ThreadSensitiveContext,
     async_to_sync,
-    sync_to_async,
 )
-from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.test import SimpleTestCase, TestCase
 from django.test import runner as django_runner
@@ -67,231 +63,52 @@ class AsgirefPrivates(SimpleTestCase):
         self.assertIn("call_soon_threadsafe", source)
         self.assertIn("except RuntimeError", source)
 
+    def test_async_to_sync_queues_its_main_wrap(self):
+        """``is_async_to_sync_call``: what ``AsyncToSync`` hands the outer loop's
+        ``create_task`` is a ``main_wrap`` coroutine, and nothing else is taken for one."""
+        source = inspect.getsource(AsyncToSync.__call__)
+        self.assertIn("awaitable = self.main_wrap(", source)
+        self.assertIn("main_event_loop.create_task, awaitable", source)
+
+        class Recording(asyncio.SelectorEventLoop):
+            queued = []
+
+            def call_soon_threadsafe(self, callback, *args, context=None):
+                self.queued.extend(args)
+                raise RuntimeError("refused")
+
+        async def inner():
+            return "ran"
+
+        async def plain():
+            pass
+
+        loop = Recording()
+
+        def sync_caller():
+            SyncToAsync.threadlocal.main_event_loop = loop
+            SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+            return async_to_sync(inner)()
+
+        elsewhere = ThreadPoolExecutor(1)
+        try:
+            ran = elsewhere.submit(contextvars.copy_context().run, sync_caller).result()
+        finally:
+            elsewhere.shutdown()
+            loop.close()
+        self.assertEqual(ran, "ran")
+        self.assertEqual(len(Recording.queued), 1)
+        self.assertTrue(inventory.is_async_to_sync_call(Recording.queued[0]))
+        Recording.queued[0].close()
+        other = plain()
+        self.assertFalse(inventory.is_async_to_sync_call(other))
+        other.close()
+        self.assertFalse(inventory.is_async_to_sync_call(None))
+
     def test_thread_handler_name_for_job_names(self):
         from asgiref.sync import SyncToAsync
 
         self.assertEqual(SyncToAsync.thread_handler.__qualname__, "SyncToAsync.thread_handler")
-
-
-class SyncToAsyncPrivates(SimpleTestCase):
-    """What ``arunner.inlinecalls`` relies on to serve calls as ``SyncToAsync.__call__`` does."""
-
-    def test_the_replaced_call_is_asgirefs(self):
-        self.assertEqual(inventory.SYNC_TO_ASYNC_CALL.__qualname__, "SyncToAsync.__call__")
-        self.assertEqual(inventory.SYNC_TO_ASYNC_CALL.__module__, "asgiref.sync")
-        self.assertTrue(inspect.iscoroutinefunction(inventory.SYNC_TO_ASYNC_CALL))
-
-    def test_set_sync_to_async_call_replaces_and_restores(self):
-        current = inventory.sync_to_async_call()
-        self.assertIs(current, SyncToAsync.__call__)
-
-        async def stand_in(wrapper, *args, **kwargs):
-            return "stand-in"
-
-        try:
-            inventory.set_sync_to_async_call(stand_in)
-            self.assertEqual(asyncio.run(sync_to_async(int)()), "stand-in")
-        finally:
-            inventory.set_sync_to_async_call(current)
-        self.assertIs(SyncToAsync.__call__, current)
-
-    def test_the_entered_thread_sensitive_context_and_its_executor(self):
-        """``served_executor`` finds a call's executor by ``SyncToAsync.thread_sensitive_context``:
-        asgiref sends a call made inside that context to the context's executor."""
-        executor = ThreadPoolExecutor(1)
-        entered = ThreadSensitiveContext(executor=executor)
-        served = {entered: executor}
-
-        async def main():
-            outside = inventory.served_executor(sync_to_async(int), served)
-            async with entered:
-                inside = inventory.served_executor(sync_to_async(int), served)
-                used = await sync_to_async(threading.get_ident)()
-            return outside, inside, used
-
-        try:
-            outside, inside, used = asyncio.run(main())
-            worker = executor.submit(threading.get_ident).result()
-        finally:
-            executor.shutdown()
-        self.assertIsNone(outside)
-        self.assertIs(inside, executor)
-        self.assertEqual(used, worker)
-
-    def test_only_thread_sensitive_calls_in_the_callers_context_are_served(self):
-        executor = ThreadPoolExecutor(1)
-        entered = ThreadSensitiveContext(executor=executor)
-        served = {entered: executor}
-
-        async def main():
-            async with entered:
-                return [
-                    inventory.served_executor(wrapper, served)
-                    for wrapper in (
-                        sync_to_async(int),
-                        sync_to_async(int, thread_sensitive=False),
-                        sync_to_async(int, context=contextvars.copy_context()),
-                    )
-                ]
-
-        try:
-            found = asyncio.run(main())
-        finally:
-            executor.shutdown()
-        self.assertEqual(found, [executor, None, None])
-
-    def test_a_sync_caller_up_the_stack_comes_first(self):
-        """``AsyncToSync.executors.current``: a coroutine run by ``async_to_sync`` from a
-        sync thread sends its thread-sensitive calls back to that thread, whatever context
-        it inherited, so ``served_executor`` finds none there."""
-        executor = ThreadPoolExecutor(1)
-        entered = ThreadSensitiveContext(executor=executor)
-        served = {entered: executor}
-
-        async def inner():
-            return inventory.served_executor(sync_to_async(int), served)
-
-        def sync_caller():
-            seen = async_to_sync(inner)()
-            return seen, threading.get_ident(), async_to_sync(sync_to_async(threading.get_ident))()
-
-        async def main():
-            async with entered:
-                return await sync_to_async(sync_caller)()
-
-        try:
-            seen, caller, served_on = asyncio.run(main())
-        finally:
-            executor.shutdown()
-        self.assertIsNone(seen)
-        self.assertEqual(served_on, caller)
-
-    def test_served_executor_reads_the_sync_callers_local(self):
-        """The direct read agrees with ``AsyncToSync.executors.current``: set, unset, and
-        seen from another thread (whose context is a copy of this one's)."""
-        marker = object()
-        entered = ThreadSensitiveContext()
-        served = {entered: marker}
-
-        def found():
-            return inventory.served_executor(sync_to_async(int), served)
-
-        def check():
-            SyncToAsync.thread_sensitive_context.set(entered)
-            before = found()
-            AsyncToSync.executors.current = object()
-            here = found()
-            context = contextvars.copy_context()
-            elsewhere = ThreadPoolExecutor(1)
-            try:
-                there = elsewhere.submit(context.run, found).result()
-                asgiref_there = elsewhere.submit(
-                    context.run, getattr, AsyncToSync.executors, "current", None
-                ).result()
-            finally:
-                elsewhere.shutdown()
-            return before, here, there, asgiref_there
-
-        before, here, there, asgiref_there = contextvars.Context().run(check)
-        self.assertIs(before, marker)
-        self.assertIsNone(here)
-        self.assertIs(there, marker)
-        self.assertIsNone(asgiref_there)
-
-    def test_a_wrapper_holds_its_function_and_the_per_callable_attributes(self):
-        """What ``inlinecalls.constructing`` relies on: asgiref's own ``__init__`` gives
-        wrappers of two bound methods of one function the same state, apart from
-        ``PER_CALLABLE``, and takes the arguments it is given."""
-        self.assertEqual(
-            list(inspect.signature(inventory.SYNC_TO_ASYNC_INIT).parameters),
-            ["self", "func", "thread_sensitive", "executor", "context"],
-        )
-
-        class Owner:
-            def __init__(self, name):
-                self.name = name
-
-            def __repr__(self):
-                return self.name
-
-            def method(self):
-                return self.name
-
-        one, two = Owner("one"), Owner("two")
-        wrappers, states = [], []
-        for owner in (one, two):
-            method = owner.method
-            wrapper = SyncToAsync.__new__(SyncToAsync)
-            inventory.SYNC_TO_ASYNC_INIT(wrapper, method)
-            wrappers.append(wrapper)
-            states.append(inventory.function_state(wrapper, method))
-        self.assertIsNotNone(states[0])
-        self.assertEqual(states[0], states[1])
-        self.assertEqual(wrappers[1].func, two.method)
-        self.assertIs(wrappers[1].__self__, two)
-        self.assertIsNone(inventory.function_state(wrappers[0], two.method))
-
-    def test_plain_thread_handler(self):
-        self.assertTrue(inventory.plain_thread_handler(sync_to_async(int)))
-        self.assertFalse(inventory.plain_thread_handler(database_sync_to_async(int)))
-
-    def test_note_caller_loop_is_what_asgirefs_thread_handler_sets(self):
-        source = inspect.getsource(SyncToAsync.thread_handler)
-        for line in (
-            "self.threadlocal.main_event_loop = loop",
-            "self.threadlocal.main_event_loop_pid = os.getpid()",
-            "self.threadlocal.task_context = task_context",
-        ):
-            self.assertIn(line, source)
-        loop = object()
-
-        def check():
-            inventory.note_caller_loop(loop)
-            local = SyncToAsync.threadlocal
-            return local.main_event_loop, local.main_event_loop_pid, local.task_context
-
-        elsewhere = ThreadPoolExecutor(1)
-        try:
-            noted, pid, tasks = elsewhere.submit(check).result()
-        finally:
-            elsewhere.shutdown()
-        self.assertIs(noted, loop)
-        self.assertEqual(pid, os.getpid())
-        self.assertEqual(tasks, [])
-
-    def test_end_thread_sensitive_call_clears_the_deadlock_flag(self):
-        def check():
-            SyncToAsync.deadlock_context.set(True)
-            inventory.end_thread_sensitive_call(sync_to_async(int))
-            return SyncToAsync.deadlock_context.get()
-
-        self.assertIs(contextvars.copy_context().run(check), False)
-        source = inspect.getsource(inventory.SYNC_TO_ASYNC_CALL)
-        self.assertIn("self.deadlock_context.set(False)", source)
-
-    def test_run_thread_handler_notes_the_loop_and_the_handled_exception(self):
-        loop = asyncio.new_event_loop()
-        seen = {}
-
-        def probe(*args, **kwargs):
-            seen["args"], seen["kwargs"] = args, kwargs
-            seen["loop"] = SyncToAsync.threadlocal.main_event_loop
-            seen["handled"] = sys.exc_info()[1]
-            return "done"
-
-        try:
-            try:
-                raise KeyError("handled")
-            except KeyError as exc:
-                handled = exc
-                result = inventory.run_thread_handler(sync_to_async(probe), loop, probe, 1, 2)
-        finally:
-            loop.close()
-        self.assertEqual(result, "done")
-        self.assertEqual(seen["args"], (1, 2))
-        self.assertEqual(seen["kwargs"], {})
-        self.assertIs(seen["loop"], loop)
-        self.assertIs(seen["handled"], handled)
 
 
 class LocalStoragePrivates(SimpleTestCase):
