@@ -108,6 +108,12 @@ def check_label(
     raise_for(problems)
 
 
+def rerun_label(test_id: str) -> str:
+    """The label that loads a recorded failure again. A stand-in's ID (recorded under
+    ``--continue-on-collection-errors``) names no test: its module is the label."""
+    return test_id.removeprefix(_FAILED_PREFIX)
+
+
 def continuing_note(error: CollectionError) -> str:
     """What ``--continue-on-collection-errors`` prints instead of stopping: each problem, and
     that its module is one failing test (unittest's stand-in) or that the label runs none."""

@@ -113,6 +113,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._last_failed = lastfailed.LastFailed()
         if self.last_failed or self.failed_first:
             chosen, note = self._last_failed.select(labels, not self.last_failed, self.top_level)
+            chosen = [collection.rerun_label(label) for label in chosen]
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen

@@ -79,10 +79,10 @@ ALL_TIMEOUT = 4 * 3600
 SUBSET_TIMEOUT = 900
 # Environment of both --all runs (DiscoverRunner reads none of it). Django's whole suite can
 # hold a module that does not import on the Python at hand (mail.test_backends needs
-# email.errors.HeaderWriteError, which Python 3.12.1 lacks), and runtests.py names packages
-# that hold no tests (the GIS test apps without GIS): DiscoverRunner reports the first as one
-# error and runs nothing for the second, arunner stops the run for either unless told to
-# carry on.
+# email.errors.HeaderWriteError, which Python 3.12.1 lacks), and runtests.py names three
+# packages that hold no tests (base, custom_migration_operations, migrations2: code other
+# tests use): DiscoverRunner reports the first as one error and runs nothing for the others,
+# arunner stops the run for either unless told to carry on.
 ALL_ENV: dict[str, str] = {"ARUNNER_CONTINUE_ON_COLLECTION_ERRORS": "1"}
 
 # Test requirements (import name -> requirement name in tests/requirements/py3.txt) that

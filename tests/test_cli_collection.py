@@ -56,7 +56,7 @@ class ContinueOnCollectionErrors(SimpleTestCase):
 
     def assert_rest_ran(self, run, ran: int = 3, failed: int = 1) -> None:
         self.assertEqual(run.code, 1 if failed else 0, run.output)
-        self.assertIn(f"\nRan {ran} tests in ", run.output)
+        self.assertRegex(run.output, rf"\nRan {ran} tests? in ")
         self.assertEqual(run.closing_line, f"{ran - failed} passed, {failed} failed, 0 skipped")
 
     def test_a_module_that_does_not_import_is_one_failing_test(self):
@@ -129,3 +129,14 @@ class ContinueOnCollectionErrors(SimpleTestCase):
         run = project.run(command="manage.py", env=bad)
         self.assertNotEqual(run.code, 0, run.output)
         self.assertIn("ARUNNER_CONTINUE_ON_COLLECTION_ERRORS: 'maybe' is not a valid", run.output)
+
+    def test_last_failed_reruns_the_module_that_did_not_import(self):
+        project = self.project()
+        self.assertEqual(project.run(FLAG).code, 1)
+        again = project.run(FLAG, "--lf")
+        self.assert_rest_ran(again, ran=1, failed=1)
+        self.assertIn("ImportError: cannot import name 'NoSuchErrorInThisPython'", again.output)
+        project.write("e2eapp/tests/test_newer.py", PASSING)
+        fixed = project.run("--lf", "-v", "2")
+        self.assert_rest_ran(fixed, ran=1, failed=0)
+        self.assertIn("(e2eapp.tests.test_newer.Passing.test_passes) ... ok", fixed.output)
