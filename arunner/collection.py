@@ -4,7 +4,9 @@ unittest's loader turns both into a stand-in test that fails with the import tra
 Django creates the test databases and runs everything else first. For CI that buries a
 configuration mistake in a test failure. arunner stops before any database is created
 (``ConfigurationError``, exit 2) with one line per problem, ``file:line:col`` for a syntax
-error, and keeps the traceback for ``--traceback``.
+error, and keeps the traceback for ``--traceback``. ``--continue-on-collection-errors``
+gives DiscoverRunner's way back on request (a large suite with one module that needs a newer
+Python): arunner prints the same lines and runs what loaded, stand-ins included.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.test.utils import iter_test_cases
 from .errors import ConfigurationError
 
 #: The stand-in test unittest's loader makes for what it cannot import or find. Private, as
-#: Django's own ``reorder_tests`` uses it; the canary is tests/test_cli_collection.py.
+#: Django's own ``reorder_tests`` uses it; the canary is in tests/test_cli_units.py.
 FAILED_TEST: type = unittest.loader._FailedTest  # type: ignore[attr-defined]
 _FAILED_PREFIX = "unittest.loader._FailedTest."
 
@@ -104,6 +106,21 @@ def check_label(
             else (f"label {label!r}: no tests found in the directory", None)
         )
     raise_for(problems)
+
+
+def rerun_label(test_id: str) -> str:
+    """The label that loads a recorded failure again. A stand-in's ID (recorded under
+    ``--continue-on-collection-errors``) names no test: its module is the label."""
+    return test_id.removeprefix(_FAILED_PREFIX)
+
+
+def continuing_note(error: CollectionError) -> str:
+    """What ``--continue-on-collection-errors`` prints instead of stopping: each problem, and
+    that its module is one failing test (unittest's stand-in) or that the label runs none."""
+    return "\n".join(
+        f"arunner: collection error (running the rest): {line}"
+        for line in error.message.splitlines()
+    )
 
 
 def raise_for(problems: Iterable[tuple[str, BaseException | None]]) -> None:

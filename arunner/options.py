@@ -209,6 +209,24 @@ OPTIONS += (
 )
 
 
+#: Title of the ``--help`` section of what arunner does when loading the tests goes wrong.
+COLLECTION_GROUP = "arunner: collection"
+
+OPTIONS += (
+    Option(
+        "continue_on_collection_errors",
+        False,
+        "Run the tests that load even when a test module does not import or a label matches "
+        "nothing, as DiscoverRunner does: each module that cannot be imported is reported as "
+        "one failing test, a label without tests runs none. Without it, such a problem stops "
+        "the run before any database is created.",
+        type=_boolean,
+        group=COLLECTION_GROUP,
+        is_flag=True,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What the suite needs to know to run; picklable, so ``--parallel`` workers get it too."""

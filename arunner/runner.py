@@ -113,13 +113,15 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._last_failed = lastfailed.LastFailed()
         if self.last_failed or self.failed_first:
             chosen, note = self._last_failed.select(labels, not self.last_failed, self.top_level)
+            chosen = [collection.rerun_label(label) for label in chosen]
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen
         return super().build_suite(labels, **kwargs)
 
     def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
-        """Stop at a label that matches nothing or a test module that does not import."""
+        """Stop at a label that matches nothing or a test module that does not import;
+        with ``--continue-on-collection-errors``, say so and run what the label loaded."""
         tests = super().load_tests_for_label(label, discover_kwargs)
         try:
             collection.check_label(
@@ -131,7 +133,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
         except collection.CollectionError as exc:
             if label in self._rerun_labels and exc.__cause__ is None:
                 return unittest.TestSuite()  # a recorded failure whose test is gone
-            raise
+            if not self.option_values["continue_on_collection_errors"]:
+                raise
+            self.log(collection.continuing_note(exc))
         return tests
 
     def setup_databases(self, **kwargs: Any) -> Any:
