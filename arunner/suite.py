@@ -7,6 +7,7 @@ there, lazily, never in the parent before the workers fork.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -284,6 +285,7 @@ class RunContext:
             ending = "this --parallel worker; the run goes on"
             timeouts.end_run(armed.report or "", hand_over, ending)
             return
+        _record_timeout(self.result, armed)
         passed, failed, skipped = reporting.counts(self.result)
         recorded = {test.id() for test, *_ in (*self.result.errors, *self.result.failures)}
         if armed.test_id not in recorded:
@@ -322,6 +324,18 @@ class RunContext:
         if self._class_bridge is not None:
             bridge, self._class_bridge = self._class_bridge, None
             bridge.close()
+
+
+def _record_timeout(result: unittest.TestResult, armed: timeouts.Armed) -> None:
+    """Before the last resort ends the run: the test that could not be stopped is an error
+    with its report, so the reports written on the way out (JUnit) have it too."""
+    test = getattr(result, "_running", None)
+    if test is None or test.id() != armed.test_id:
+        return
+    error = timeouts.TestTimeoutError(armed.report)
+    with contextlib.suppress(Exception):
+        result.addError(test, (type(error), error, None))
+        result.stopTest(test)
 
 
 def _ends_in_do_cleanups(cls: type) -> bool:

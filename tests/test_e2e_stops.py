@@ -9,11 +9,14 @@ time, each on a project of its own, to keep the whole within tens of seconds.
 
 import queue
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
+from xml.etree import ElementTree
 
 from django.test import SimpleTestCase
 
 from tests.databases import BACKEND
+from tests.e2e import Project
 from tests.stops import ENDING, POINTS, STOP_WITHIN, selected, stop_run, stops_project
 
 CLOSING = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped$")
@@ -115,3 +118,113 @@ class KeptDatabase(SimpleTestCase):
             self.assertNotIn("left incomplete", again.output)
         finally:
             project.cleanup()
+
+
+SWALLOW_ASYNC = """
+import asyncio
+
+from django.test import TestCase
+
+
+class Async(TestCase):
+    def test_a_quick(self):
+        pass
+
+    async def test_b_swallows(self):
+        try:
+            await asyncio.sleep(3600)
+        except BaseException:
+            await asyncio.sleep(3600)
+
+    def test_c_after(self):
+        pass
+
+
+class Other(TestCase):
+    def test_other(self):
+        pass
+"""
+
+SWALLOW_SYNC = """
+import time
+
+from django.test import TestCase
+
+
+class Sync(TestCase):
+    def test_a_quick(self):
+        pass
+
+    def test_b_swallows(self):
+        try:
+            time.sleep(3600)
+        except BaseException:
+            time.sleep(3600)
+
+    def test_c_after(self):
+        pass
+
+
+class Other(TestCase):
+    def test_other(self):
+        pass
+"""
+
+#: The time limit of the swallowing tests, and how long past it a run may go on.
+LIMIT = 2
+PAST_LIMIT = 30
+
+
+class SwallowedTimeouts(SimpleTestCase):
+    """A test that catches its timeout and keeps waiting fails with its report; the run
+    goes on (a coroutine test is given up; a ``--parallel`` worker is ended) or ends by the
+    last resort (a sync test, serially), within bounds and without a traceback of arunner's."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.project = Project({"test_async": SWALLOW_ASYNC, "test_sync": SWALLOW_SYNC})
+        cls.addClassCleanup(cls.project.cleanup)
+
+    def swallow(self, module, *args):
+        junit = self.project.root / "junit.xml"
+        started = time.monotonic()
+        run = self.project.run(
+            "--timeout", str(LIMIT), "--junit-xml", str(junit), f"e2eapp.tests.{module}", *args
+        )
+        self.assertLess(time.monotonic() - started, LIMIT + PAST_LIMIT, run.output)
+        self.assertEqual(run.code, 1, run.output)
+        for text in ("CancelledError", "Task was destroyed", "Exception ignored"):
+            self.assertNotIn(text, run.output)
+        self.assertIn(f"e2eapp.tests.{module}.", run.output)
+        self.assertIn(f".test_b_swallows exceeded its {LIMIT}s timeout", run.output)
+        self.assertEqual(self.project.test_dbs_left(), [], run.output)
+        cases = {
+            case.get("name"): [child.tag for child in case]
+            for case in ElementTree.parse(junit).iter("testcase")
+        }
+        self.assertIn("error", cases["test_b_swallows"], run.output)
+        return run, cases
+
+    def test_coroutine_test_serially(self):
+        run, _ = self.swallow("test_async")
+        self.assertEqual(run.closing_line, "3 passed, 1 failed, 0 skipped", run.output)
+        self.assertNotIn("Traceback", run.output)
+
+    def test_coroutine_test_in_parallel(self):
+        run, _ = self.swallow("test_async", "--parallel", "2")
+        self.assertEqual(run.closing_line, "3 passed, 1 failed, 0 skipped", run.output)
+
+    def test_sync_test_serially_ends_the_run_by_the_last_resort(self):
+        run, cases = self.swallow("test_sync")
+        self.assertIn("arunner: the test could not be cancelled; ending the run.", run.output)
+        # Other runs first; test_c_after never does.
+        self.assertEqual(run.closing_line, "2 passed, 1 failed, 0 skipped", run.output)
+        self.assertEqual(
+            sorted(cases), ["test_a_quick", "test_b_swallows", "test_other"], run.output
+        )
+
+    def test_sync_test_in_parallel_ends_its_worker(self):
+        run, _ = self.swallow("test_sync", "--parallel", "2")
+        self.assertIn("ending this --parallel worker; the run goes on", run.output)
+        self.assertEqual(run.closing_line, "3 passed, 1 failed, 0 skipped", run.output)
