@@ -396,6 +396,10 @@ class Bridge:
 #: Seconds each step of closing a loop may take before it is given up.
 FINISH_WITHIN = 1.0
 
+#: Seconds closing a hop-mode loop may take (its steps, bounded above) before its thread is
+#: given up as stuck.
+CLOSE_WITHIN = 5.0
+
 #: Tasks that would not end when their loop closed: kept, so that their coroutines are not
 #: closed mid-run by the garbage collector (whose ``GeneratorExit`` they may swallow too).
 _ABANDONED: list[asyncio.Task[Any]] = []
@@ -503,6 +507,13 @@ class LoopThread:
             self._pool.shutdown()
             self._pool = None
 
+    def give_up(self) -> None:
+        """The thread is stuck in a call that does not return (a coroutine test blocking
+        the loop, after a stop): later loops get a new thread, and nobody waits for it."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
 
 def _copy_outcome(task: asyncio.Task[Any], future: concurrent.futures.Future[Any]) -> None:
     if task.cancelled():
@@ -562,7 +573,10 @@ class HopBridge(Bridge):
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._running.result()
+        try:
+            self._running.result(timeout=CLOSE_WITHIN)
+        except concurrent.futures.TimeoutError:
+            self.thread.give_up()
 
 
 class Bridges:

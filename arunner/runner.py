@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.db import connections
+from django.db.backends.signals import connection_created
 from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
@@ -35,9 +36,12 @@ from . import (
     timeouts,
     workers,
 )
-from .parallel import AsyncParallelTestSuite
-from .parallel import stop_workers as parallel_stop
+from .parallel import AsyncParallelTestSuite, stop_workers
 from .suite import AsyncTestSuite
+
+#: The run's ``connection_created`` receiver that notes each session's server id, so a
+#: stop can cancel a query of the main thread's (``dbinterrupt.canceller``).
+_SESSIONS = "arunner-run-sessions"
 
 
 class AsyncDiscoverRunner(DiscoverRunner):
@@ -247,7 +251,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         for result in self._made_results:
             result.stop()
         if self._parallel_suite:
-            parallel_stop()
+            stop_workers()
             return "after the running tests"
         running = getattr(self._made_results[-1], "_running", None) if self._made_results else None
         if running is None:
@@ -261,25 +265,27 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self._stopper = stopper
             if stopper is not None:
                 stopper.unblock = dbinterrupt.canceller(connections)
+            connection_created.connect(dbinterrupt.remember_session, dispatch_uid=_SESSIONS)
             try:
                 failures = super().run_tests(test_labels, **kwargs)
             except KeyboardInterrupt as exc:
                 # Django's teardown has run by now; manage.py would show a traceback.
-                self._close_run(exc)
-                raise SystemExit(termination.exit_code(exc)) from None
+                self._close_run(exc, at_exit=False)
+                termination.exit_stopped(termination.exit_code(exc))
             finally:
+                connection_created.disconnect(dispatch_uid=_SESSIONS)
                 self._stopper = None
         self.interrupted = stopper is not None and (stopper.soft or stopper.now is not None)
         if self.interrupted:
             assert stopper is not None
             stopped = stopper.now() if stopper.now is not None else None
-            self._close_run(stopped)
-            raise SystemExit(termination.exit_code(stopped))
+            self._close_run(stopped, at_exit=False)
+            termination.exit_stopped(termination.exit_code(stopped))
         if self._result is not None:
             self._close_run()
         return failures
 
-    def _close_run(self, stopped: BaseException | None = None) -> None:
+    def _close_run(self, stopped: BaseException | None = None, at_exit: bool = True) -> None:
         """Write the closing line last: with ``--timing``, ``manage.py test`` prints its
         "Total run took" line after ``run_tests`` returns, so the line waits for exit. A run
         that a signal stopped says so above it, and how many selected tests did not run."""
@@ -303,7 +309,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             write = functools.partial(reporting.write_closing_line, result, sys.stderr)
         else:
             return
-        if isinstance(self.time_keeper, TimeKeeper):
+        if at_exit and isinstance(self.time_keeper, TimeKeeper):
             atexit.register(write)
         else:
             write()

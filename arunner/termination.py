@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 __unittest = True
 
@@ -185,16 +185,26 @@ def _write_unbuffered(text: str) -> None:
 
 @contextlib.contextmanager
 def stopper(stream: TextIO) -> Iterator[Stopper | None]:
-    """A ``Stopper`` installed for the block; None outside the main thread."""
+    """A ``Stopper`` installed for the block (the one already installed, when there is
+    one); None outside the main thread."""
+    global _active
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
-    handler = Stopper(stream)
+    if _active is not None:  # the ``arunner`` command's, around the runner's run
+        yield _active
+        return
+    handler = _active = Stopper(stream)
     handler.install()
     try:
         yield handler
     finally:
+        _active = None
         handler.uninstall()
+
+
+#: The stopper installed in this process, if any.
+_active: Stopper | None = None
 
 
 def exit_code(exc: BaseException | None) -> int:
@@ -213,6 +223,23 @@ def report(
     if closing_line:
         stream.write(f"\n{closing_line}\n")
     stream.flush()
+
+
+def exit_stopped(code: int) -> NoReturn:
+    """End a stopped run with ``code``. A thread that cannot be stopped (stuck in a call that
+    never returns) would keep the interpreter from exiting; then the process ends without
+    waiting for it, once the output is flushed (the reports are written by now)."""
+    stuck = [
+        thread
+        for thread in threading.enumerate()
+        if thread.is_alive() and not thread.daemon and thread is not threading.main_thread()
+    ]
+    if stuck:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def _tests(count: int) -> str:

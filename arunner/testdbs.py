@@ -105,7 +105,7 @@ def _marked(connection: BaseDatabaseWrapper, name: str) -> bool | None:
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                 name,
             )
-        elif connection.vendor == "mysql" and connection.mysql_is_mariadb:
+        elif connection.vendor == "mysql":  # MySQL has no schema comments: no mark
             rows = dbinterrupt.admin_query(
                 connection,
                 "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = %s",
@@ -130,7 +130,7 @@ def _mark(connection: BaseDatabaseWrapper, name: str) -> None:
     quoted = connection.ops.quote_name(name)
     if connection.vendor == "postgresql":
         dbinterrupt.admin_query(connection, f"COMMENT ON DATABASE {quoted} IS '{MARK}'")
-    elif connection.vendor == "mysql" and connection.mysql_is_mariadb:
+    elif connection.vendor == "mysql":
         dbinterrupt.admin_query(connection, f"ALTER DATABASE {quoted} COMMENT '{MARK}'")
     elif connection.vendor == "sqlite" and os.path.exists(name):
         with contextlib.closing(sqlite3.connect(name)) as db:

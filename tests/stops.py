@@ -109,6 +109,7 @@ _BODIES = {
         "reached('hung_coro'); await asyncio.sleep(3600)",
     ),
     "hung_sync": ("def test_point(self):", "reached('hung_sync'); time.sleep(3600)"),
+    "blocked_loop": ("async def test_point(self):", "reached('blocked_loop'); time.sleep(3600)"),
     "query": (
         "def test_point(self):",
         "reached('query')\n        with connection.cursor() as c:\n"
@@ -186,6 +187,10 @@ class Second(TestCase):
 """
 
 POINTS = (*_BODIES, "migrate", "import")
+
+#: Points run under an executor of their own: a coroutine test that blocks its loop leaves
+#: the loop's thread stuck under ``hop`` (under ``inline`` it is the main thread).
+EXECUTORS = {"blocked_loop": "hop"}
 
 #: Points where a test holds until told: a single Ctrl-C lets it end.
 ENDING = ("sync", "coro")
@@ -268,6 +273,7 @@ def stop_run(
         "DJANGO_SETTINGS_MODULE": "e2eproject.settings",
         "TMPDIR": str(tmp),
         "STOPS_AT": point,
+        "ARUNNER_EXECUTOR": EXECUTORS.get(point, "inline"),
         "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(

@@ -22,10 +22,10 @@ from tests.stops import ENDING, POINTS, STOP_WITHIN, selected, stop_run, stops_p
 CLOSING = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped$")
 
 #: Points where tests run (a test is running when the signal comes).
-IN_A_TEST = ("sync", "coro", "hung_coro", "hung_sync", "query")
+IN_A_TEST = ("sync", "coro", "hung_coro", "hung_sync", "blocked_loop", "query")
 
 SLICE = {
-    "sqlite": ("sync", "coro", "hung_coro", "query", "setupclass", "migrate"),
+    "sqlite": ("sync", "coro", "hung_coro", "blocked_loop", "query", "setupclass", "migrate"),
     "mariadb": ("coro", "hung_sync", "query", "migrate"),
 }
 
