@@ -179,6 +179,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
         """Django's teardown, which a Ctrl-C or SIGTERM no longer cuts short: it is what
         stopping does anyway."""
         if self._stopper is not None:
+            if self._stopper.now is not None:
+                sys.stderr.write("\n")  # after the progress dots of a run stopped at once
             self._stopper.defer()
         try:
             super().teardown_databases(old_config, **kwargs)
@@ -291,11 +293,12 @@ class AsyncDiscoverRunner(DiscoverRunner):
         that a signal stopped says so above it, and how many selected tests did not run."""
         sys.stdout.flush()
         result = self._made_results[-1] if self._made_results else None
-        if result is None and self._last_failed is not None:
+        was_stopped = self.interrupted or stopped is not None
+        if was_stopped and result is None and self._last_failed is not None:
             # Stopped before any test: the JUnit and durations files, empty but there.
             files = [r for r in self.make_reporters() if r is not self._last_failed]
             reports.Reporters(files).close()
-        if self.interrupted or stopped is not None:
+        if was_stopped:
             ran = result.testsRun if result is not None else 0
             line = reporting.closing_line(result) if result is not None else None
             write = functools.partial(

@@ -170,13 +170,6 @@ class Stopper:
         with self._condition:
             self._deferred = True
 
-    def raise_if_stopping(self) -> None:
-        """Raise the stop now that was decided but not raised yet (the handler ran before it
-        was decided, or ran in a call that swallowed its exception)."""
-        if self.now is not None and not self._raised.is_set():
-            self._raised.set()
-            raise self.now
-
 
 def _write_unbuffered(text: str) -> None:
     with contextlib.suppress(OSError):

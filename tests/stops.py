@@ -13,6 +13,7 @@ by an environment variable), so runs of different points do not interfere.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -228,6 +229,7 @@ class Stopped:
     output: str
     elapsed: float
     junit: list[tuple[str, str]] | None
+    durations: dict[str, float] | None
     left: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -254,12 +256,14 @@ def stop_run(
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     with contextlib.suppress(FileNotFoundError):
         (project.root / "go").unlink()
-    junit = project.root / "junit.xml"
-    with contextlib.suppress(FileNotFoundError):
-        junit.unlink()
+    junit, durations = project.root / "junit.xml", project.root / "durations.json"
+    for path in (junit, durations):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
     tmp = project.root / "tmp"
     tmp.mkdir(exist_ok=True)
-    args = ["--junit-xml", str(junit), "--noinput", label(point)]
+    args = ["--junit-xml", str(junit), "--durations-file", str(durations), "--noinput"]
+    args.append(label(point))
     if parallel:
         args[:0] = ["--parallel", "2"]
     if keepdb:
@@ -310,7 +314,7 @@ def stop_run(
         group_alive = _group_alive(proc.pid)
     finally:
         _kill_group(proc.pid)
-    stopped = Stopped(proc.returncode, output, elapsed, _junit(junit))
+    stopped = Stopped(proc.returncode, output, elapsed, _junit(junit), _durations(durations))
     stopped.left = left_behind(project, keepdb)
     if group_alive:
         stopped.left["processes"] = ["a process of the run outlived it"]
@@ -338,6 +342,15 @@ def _junit(path: Path) -> list[tuple[str, str]] | None:
                 outcome = kind
         cases.append((case.get("name"), outcome))
     return cases
+
+
+def _durations(path: Path) -> dict[str, float] | None:
+    """The durations of a valid ``--durations-file``; None when there is none."""
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["version"] == 1, data
+    return data["durations"]
 
 
 def _group_alive(pgid: int) -> bool:

@@ -75,6 +75,9 @@ class EveryStopIsClean(SimpleTestCase):
         self.assertNotIn("destroyed but it is pending", output)
         self.assertEqual(stopped.left, {}, output)
         self.assertIsNotNone(stopped.junit, output)
+        self.assertIsNotNone(stopped.durations, output)
+        # The durations file has every test the JUnit file has (skips aside).
+        self.assertEqual(len(stopped.durations), len(stopped.junit), output)
         word = "terminated" if signals == "term" else "interrupted"
         self.assertEqual(stopped.lines[-2], f"arunner: {word}", output)
         self.assertRegex(stopped.lines[-1], CLOSING, output)
