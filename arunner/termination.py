@@ -40,10 +40,6 @@ class Terminated(KeyboardInterrupt):
     """The run received SIGTERM."""
 
 
-#: Whether a signal stopped the run (in this process).
-_stopped = False
-
-
 class Stopper:
     """The run's SIGINT and SIGTERM handling, between ``install`` and ``uninstall``."""
 
@@ -53,8 +49,8 @@ class Stopper:
         self.soft_stop: Callable[[], str] | None = None
         #: Cancels what the main thread waits for in C (queries), from the thread.
         self.unblock: Callable[[], None] | None = None
-        #: What the run was stopped by: "soft" after a first Ctrl-C, then the exception class
-        #: of a stop now.
+        #: True after a first Ctrl-C while tests ran; ``now``: the exception class of a stop
+        #: at once (second Ctrl-C, SIGTERM, a Ctrl-C before the tests).
         self.soft = False
         self.now: type[KeyboardInterrupt] | None = None
         self._raised = threading.Event()
@@ -88,10 +84,9 @@ class Stopper:
     def uninstall(self) -> None:
         """Put back what was there; after a stop, ignore both signals instead: the process
         is on its way out, and a signal more would only cut that short."""
-        global _stopped
-        _stopped = _stopped or self.now is not None or self.soft
+        stopped = self.now is not None or self.soft
         for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_IGN if _stopped else previous)
+            signal.signal(signum, signal.SIG_IGN if stopped else previous)
         self._previous.clear()
         if self._sockets is not None:
             signal.set_wakeup_fd(self._previous_fd)
@@ -108,7 +103,9 @@ class Stopper:
         """One signal arrived (condition held)."""
         self._seen[signum] = self._seen.get(signum, 0) + 1
         if self.now is not None:
-            return  # stopping already: let the teardown finish (SIGKILL still can stop it)
+            if not self._deferred:
+                self._raised.clear()  # raise again: a test swallowed the first one
+            return  # in the teardown: let it finish (SIGKILL still can stop it)
         if self._deferred:
             self.now = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
             self._raised.set()  # noted: the run says so and exits when the teardown is done
@@ -184,15 +181,16 @@ def stopper(stream: TextIO) -> Iterator[Stopper | None]:
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
-    if _active is not None:  # the ``arunner`` command's, around the runner's run
-        yield _active
+    if _active is not None and _active.soft_stop is None and _active.unblock is None:
+        yield _active  # the ``arunner`` command's, around the runner's run
         return
-    handler = _active = Stopper(stream)
+    outer, handler = _active, Stopper(stream)
+    _active = handler
     handler.install()
     try:
         yield handler
     finally:
-        _active = None
+        _active = outer
         handler.uninstall()
 
 

@@ -111,6 +111,11 @@ _BODIES = {
     ),
     "hung_sync": ("def test_point(self):", "reached('hung_sync'); time.sleep(3600)"),
     "blocked_loop": ("async def test_point(self):", "reached('blocked_loop'); time.sleep(3600)"),
+    "swallows_stop": (
+        "def test_point(self):",
+        "reached('swallows_stop')\n        try:\n            time.sleep(3600)\n"
+        "        except BaseException:\n            time.sleep(3600)",
+    ),
     "query": (
         "def test_point(self):",
         "reached('query')\n        with connection.cursor() as c:\n"
@@ -196,6 +201,10 @@ EXECUTORS = {"blocked_loop": "hop"}
 #: Points where a test holds until told: a single Ctrl-C lets it end.
 ENDING = ("sync", "coro")
 
+#: The signals each point is stopped with, when not the usual ones: a test that swallows the
+#: stop of a second Ctrl-C is stopped by a third.
+SIGNALS = {"swallows_stop": ("int3",)}
+
 
 def stops_project() -> Project:
     """The project with every point; ``Project.cleanup`` removes it."""
@@ -249,7 +258,7 @@ def stop_run(
     point, and return what the run left.
 
     ``signals``: ``"int"`` (one Ctrl-C, then the held tests may end), ``"int2"`` (two
-    Ctrl-C), ``"term"`` (SIGTERM to the main process).
+    Ctrl-C), ``"int3"`` (three), ``"term"`` (SIGTERM to the main process).
     """
     for pattern in ("at-*", "*-journal", "*-wal", "*-shm", "tmp/*"):
         for path in project.root.glob(pattern):
@@ -296,10 +305,10 @@ def stop_run(
             os.kill(proc.pid, signal.SIGTERM)
         else:
             os.killpg(proc.pid, signal.SIGINT)
-            if signals == "int2":
+            for _ in range({"int2": 1, "int3": 2}.get(signals, 0)):
                 time.sleep(0.3)
                 os.killpg(proc.pid, signal.SIGINT)
-            else:
+            if signals == "int":
                 time.sleep(0.3)
                 (project.root / "go").touch()
         try:

@@ -17,15 +17,32 @@ from django.test import SimpleTestCase
 
 from tests.databases import BACKEND
 from tests.e2e import Project
-from tests.stops import ENDING, POINTS, STOP_WITHIN, selected, stop_run, stops_project
+from tests.stops import (
+    ENDING,
+    POINTS,
+    SIGNALS,
+    STOP_WITHIN,
+    selected,
+    stop_run,
+    stops_project,
+)
 
 CLOSING = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped$")
 
 #: Points where tests run (a test is running when the signal comes).
-IN_A_TEST = ("sync", "coro", "hung_coro", "hung_sync", "blocked_loop", "query")
+IN_A_TEST = ("sync", "coro", "hung_coro", "hung_sync", "blocked_loop", "swallows_stop", "query")
 
 SLICE = {
-    "sqlite": ("sync", "coro", "hung_coro", "blocked_loop", "query", "setupclass", "migrate"),
+    "sqlite": (
+        "sync",
+        "coro",
+        "hung_coro",
+        "blocked_loop",
+        "swallows_stop",
+        "query",
+        "setupclass",
+        "migrate",
+    ),
     "mariadb": ("coro", "hung_sync", "query", "migrate"),
 }
 
@@ -35,7 +52,8 @@ def rows() -> list[tuple[str, str, str, bool]]:
     points = SLICE.get(BACKEND, POINTS)
     chosen = []
     for point in points:
-        for signals in ("int2", "term", *(("int",) if point in ENDING else ())):
+        usual = ("int2", "term", *(("int",) if point in ENDING else ()))
+        for signals in SIGNALS.get(point, usual):
             for parallel in (False, True):
                 command = "arunner" if parallel == (signals == "term") else "manage"
                 chosen.append((point, signals, command, parallel))
