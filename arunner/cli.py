@@ -336,9 +336,11 @@ def _report(exc: BaseException, show_traceback: bool) -> None:
 
 
 def _interrupted(exc: BaseException) -> int:
-    """A second Ctrl-C: say so, then the closing line of the tests that ended."""
-    termination.report(exc.__context__ if isinstance(exc, click.Abort) else exc, sys.stderr)
-    return ExitCode.INTERRUPTED
+    """Ctrl-C or SIGTERM before the tests (settings, Django's set-up): say so; no test ran.
+    Once the tests are under way, the runner says what ran and exits itself."""
+    stopped = exc.__context__ if isinstance(exc, click.Abort) else exc
+    termination.report(stopped, sys.stderr, "0 passed, 0 failed, 0 skipped")
+    return termination.exit_code(stopped)
 
 
 def run(args: Sequence[str]) -> int:
@@ -346,6 +348,11 @@ def run(args: Sequence[str]) -> int:
     args = list(args)
     wants_help = any(a in ("-h", "--help", "--version") for a in args)  # work without settings
     show_traceback = "--traceback" in args
+    with termination.stopper(sys.stderr):
+        return _run(args, wants_help, show_traceback)
+
+
+def _run(args: list[str], wants_help: bool, show_traceback: bool) -> int:
     try:
         file_config = config.load(Path.cwd())
         boot = _bootstrap(args, file_config)

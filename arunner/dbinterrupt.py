@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -50,15 +51,30 @@ def terminate(connection: BaseDatabaseWrapper) -> None:
 
 def drop_test_database(connection: BaseDatabaseWrapper) -> None:
     """Drop the test database ``connection`` points at, whoever is still connected."""
-    name = connection.settings_dict["NAME"]
+    drop_database(connection, connection.settings_dict["NAME"])
+
+
+def drop_database(connection: BaseDatabaseWrapper, name: str) -> None:
+    """Drop database ``name`` on ``connection``'s server, whoever is still connected (a
+    SQLite file, with its journal)."""
     with contextlib.suppress(Exception):
         if connection.vendor == "postgresql":
             quoted = connection.ops.quote_name(name)
             _postgres(connection, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
         elif connection.vendor == "mysql":
+            end_other_sessions(connection, name)
             _mysql(connection, f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
         elif connection.vendor == "sqlite" and not connection.creation.is_in_memory_db(name):
-            os.remove(name)
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(name + suffix)
+
+
+def admin_query(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on ``connection``'s server outside any test database; its rows."""
+    if connection.vendor == "postgresql":
+        return _postgres(connection, sql, *params)
+    return _mysql(connection, sql, *params)
 
 
 def end_other_sessions(connection: BaseDatabaseWrapper, name: str) -> None:
@@ -83,7 +99,7 @@ def end_other_sessions(connection: BaseDatabaseWrapper, name: str) -> None:
             )
 
 
-def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> None:
+def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     import psycopg
 
     settings = connection.settings_dict
@@ -96,7 +112,8 @@ def _postgres(connection: BaseDatabaseWrapper, sql: str, *params: Any) -> None:
         autocommit=True,
         connect_timeout=5,
     ) as admin:
-        admin.execute(sql, params or None)
+        cursor = admin.execute(sql, params or None)
+        return cursor.fetchall() if cursor.description else []
 
 
 def _mysql_kill(connection: BaseDatabaseWrapper, statement: str) -> None:
@@ -107,7 +124,7 @@ def _mysql_kill(connection: BaseDatabaseWrapper, statement: str) -> None:
 
 def _mysql(
     connection: BaseDatabaseWrapper, sql: str, *params: Any, then: str | None = None
-) -> None:
+) -> list[tuple[Any, ...]]:
     """Run ``sql`` as an admin session; ``then`` is run for each row it returns, formatted
     with the row's first column (``KILL {}``)."""
     import MySQLdb
@@ -120,7 +137,21 @@ def _mysql(
     try:
         cursor = admin.cursor()
         cursor.execute(sql, params or None)
-        for row in cursor.fetchall() if then is not None else ():
+        rows = list(cursor.fetchall()) if cursor.description else []
+        for row in rows if then is not None else ():
             cursor.execute(then.format(int(row[0])))
+        return rows
     finally:
         admin.close()
+
+
+def canceller(connections: Any) -> Callable[[], None]:
+    """Cancel, from another thread, the queries of the calling thread's connections (those
+    it has now and later: Django keeps one wrapper per alias and thread)."""
+    wrappers = [connections[alias] for alias in connections]
+
+    def cancel() -> None:
+        for wrapper in wrappers:
+            cancel_query(wrapper)
+
+    return cancel

@@ -21,6 +21,7 @@ import functools
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
@@ -368,7 +369,13 @@ class Bridge:
         return asyncio.Task(coro, loop=self.loop, context=context)
 
     def _finish_loop(self) -> None:
-        """Close the loop the way ``asyncio.run`` does; runs on the loop's thread."""
+        """Close the loop the way ``asyncio.run`` does; runs on the loop's thread.
+
+        Each step is bounded: after a second Ctrl-C or SIGTERM a phase may still be pending
+        (its task stops the loop when it ends), or a task may swallow its cancellation, and
+        the run must still end. A task still pending then is let go of without the
+        "destroyed but pending" warning: its test was reported already.
+        """
         loop = self.loop
         inventory.loop_thread_executors.pop(loop, None)
         _complete(self.context, self._sensitive.__aexit__(None, None, None))
@@ -376,12 +383,55 @@ class Bridge:
             leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in leftovers:
                 task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.wait(leftovers, timeout=1))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            _spin(loop, leftovers, FINISH_WITHIN)
+            for step in (loop.shutdown_asyncgens(), loop.shutdown_default_executor()):
+                task = loop.create_task(step)
+                _spin(loop, [task], FINISH_WITHIN)
+                leftovers.append(task)
+            _let_go(loop, [task for task in leftovers if not task.done()])
         finally:
             loop.close()
+
+
+#: Seconds each step of closing a loop may take before it is given up.
+FINISH_WITHIN = 1.0
+
+#: Seconds closing a hop-mode loop may take (its steps, bounded above) before its thread is
+#: given up as stuck.
+CLOSE_WITHIN = 5.0
+
+#: Tasks that would not end when their loop closed: kept, so that their coroutines are not
+#: closed mid-run by the garbage collector (whose ``GeneratorExit`` they may swallow too).
+_ABANDONED: list[asyncio.Task[Any]] = []
+
+
+def _let_go(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]]) -> None:
+    if not tasks:
+        return
+    _ABANDONED.extend(tasks)
+    default = loop.get_exception_handler()
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("task") in tasks:
+            return
+        if default is None:
+            loop.default_exception_handler(context)
+        else:
+            default(loop, context)
+
+    loop.set_exception_handler(quiet)
+
+
+def _spin(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], seconds: float) -> None:
+    """Run ``loop`` until ``tasks`` are done or ``seconds`` have passed. Not
+    ``run_until_complete``: a phase that ends stops the loop, which would end that early."""
+    deadline = time.monotonic() + seconds
+    while any(not task.done() for task in tasks) and time.monotonic() < deadline:
+        handle = loop.call_later(0.05, loop.stop)
+        try:
+            loop.run_forever()
+        finally:
+            handle.cancel()
 
 
 class InlineBridge(Bridge):
@@ -446,6 +496,13 @@ class LoopThread:
             self._pool.shutdown()
             self._pool = None
 
+    def give_up(self) -> None:
+        """The thread is stuck in a call that does not return (a coroutine test blocking
+        the loop, after a stop): later loops get a new thread, and nobody waits for it."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
 
 def _copy_outcome(task: asyncio.Task[Any], future: concurrent.futures.Future[Any]) -> None:
     if task.cancelled():
@@ -505,7 +562,10 @@ class HopBridge(Bridge):
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._running.result()
+        try:
+            self._running.result(timeout=CLOSE_WITHIN)
+        except concurrent.futures.TimeoutError:
+            self.thread.give_up()
 
 
 class Bridges:

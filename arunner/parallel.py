@@ -44,13 +44,20 @@ from django.test.runner import ParallelTestSuite
 from . import dbinterrupt, inventory
 from .timeouts import TestTimeoutError
 from .workerfiles import Note, read_notes, read_records
-from .workers import Workers, init_worker, run_batch
+from .workers import IDLE, Workers, init_worker, run_batch
 
 __unittest = True
 
 
 class WorkerLostError(Exception):
     """The ``--parallel`` worker running the test died before reporting it."""
+
+
+class StoppedError(Exception):
+    """The run was stopped at once (a second Ctrl-C, SIGTERM) while the test ran."""
+
+
+STOPPED = "the run was stopped (a second Ctrl-C or SIGTERM) while this test ran"
 
 
 class WorkerStartError(RuntimeError):
@@ -64,10 +71,11 @@ class AsyncParallelTestSuite(ParallelTestSuite):
         self.initialize_suite()
         # Django 6.x does this too: the workers buffer; the parent replaying must not.
         result.buffer = False
+        global _current
         directory = tempfile.mkdtemp(prefix="arunner-workers-")
         try:
             counter = multiprocessing.Value(ctypes.c_int, 0)
-            workers = Workers(self.processes, directory)
+            workers = _current = Workers(self.processes, directory)
             with multiprocessing.Pool(
                 processes=self.processes,
                 initializer=functools.partial(init_worker, self.init_worker.__func__, workers),
@@ -81,21 +89,32 @@ class AsyncParallelTestSuite(ParallelTestSuite):
                     self.used_aliases,
                 ],
             ) as pool:
-                batches = _Batches(self, pool, result, counter, directory)
-                if batches.run():
+                batches = _Batches(self, pool, result, counter, directory, workers)
+                stopped: KeyboardInterrupt | None = None
+                try:
+                    closes = batches.run()
+                except KeyboardInterrupt as exc:
+                    stopped, closes = exc, False
+                if stopped is not None:
+                    batches.interrupted()  # outside the handler: these errors are its own
+                if closes:
                     pool.close()
                 else:
                     pool.terminate()
                 pool.join()
-            if batches.lost:
-                self._end_lost_sessions()
+                if not closes:
+                    self._end_lost_sessions()
+                if stopped is not None:
+                    raise stopped
         finally:
+            _current = None
             shutil.rmtree(directory, ignore_errors=True)
         return result
 
     def _end_lost_sessions(self) -> None:
         """With every worker gone, end what still holds a clone: the session of a worker
-        that died in a query runs on until the query ends, and teardown could not drop it."""
+        that died (or was stopped) in a query runs on until the query ends, and teardown
+        could not drop it."""
         for alias in self.used_aliases or connections:
             connection = connections[alias]
             for number in range(1, self.processes + 1):
@@ -116,13 +135,30 @@ class AsyncParallelTestSuite(ParallelTestSuite):
         pool.apply_async(run, (args,), callback=done.put, error_callback=done.put)
 
 
+#: The workers of the run in progress, for ``stop_workers``.
+_current: Workers | None = None
+
+
+def stop_workers() -> None:
+    """A first Ctrl-C: every worker ends the test it runs and starts no other (any thread)."""
+    if _current is not None:
+        _current.stopping.value = True
+
+
 class _Batches:
     """The parent's side of one run: batches out, events back, notes of lost workers."""
 
     def __init__(
-        self, suite: AsyncParallelTestSuite, pool: Any, result: Any, counter: Any, notes: str
+        self,
+        suite: AsyncParallelTestSuite,
+        pool: Any,
+        result: Any,
+        counter: Any,
+        notes: str,
+        workers: Workers,
     ) -> None:
         self.suite = suite
+        self.workers = workers
         self.pool = pool
         self.result = result
         self.counter = counter
@@ -147,8 +183,22 @@ class _Batches:
             self._read_streams()  # the tests that ended, also when the run is stopped
         return not (self.result.shouldStop or self.lost)
 
+    def interrupted(self) -> None:
+        """A second Ctrl-C or SIGTERM: the tests the workers are running are errors (the
+        workers are stopped next). A worker runs its batch's tests in order, so its running
+        test is the first of its batch that has not ended."""
+        self._read_streams()
+        running = {batch for batch in self.workers.batches if batch != IDLE}
+        for index in sorted(running & set(self.pending)):
+            ended = self.ended.get(index, set())
+            tests = self.tests[index]
+            position = next((i for i in range(len(tests)) if i not in ended), None)
+            if position is not None:
+                _report_error(self.result, tests[position], StoppedError(STOPPED))
+
     def _wait(self) -> None:
-        while self.pending and not self.result.shouldStop:
+        # After a first Ctrl-C the workers end their running tests; wait for them.
+        while self.pending and not (self.result.shouldStop and not self.workers.stopping.value):
             try:
                 outcome = self.done.get(timeout=0.1)
             except queue.Empty:

@@ -7,11 +7,14 @@ options (``arunner.options``) and a closing ``N passed, N failed, N skipped`` li
 from __future__ import annotations
 
 import atexit
+import functools
 import sys
 import unittest
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.db import connections
+from django.db.backends.signals import connection_created
 from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
@@ -19,6 +22,7 @@ from django.test.utils import TimeKeeper, iter_test_cases
 from . import (
     collection,
     dbcheck,
+    dbinterrupt,
     durations,
     junitxml,
     lastfailed,
@@ -28,12 +32,16 @@ from . import (
     reports,
     termination,
     testcase,
+    testdbs,
     timeouts,
     workers,
 )
-from .errors import ExitCode
-from .parallel import AsyncParallelTestSuite
+from .parallel import AsyncParallelTestSuite, stop_workers
 from .suite import AsyncTestSuite
+
+#: The run's ``connection_created`` receiver that notes each session's server id, so a
+#: stop can cancel a query of the main thread's (``dbinterrupt.canceller``).
+_SESSIONS = "arunner-run-sessions"
 
 
 class AsyncDiscoverRunner(DiscoverRunner):
@@ -85,6 +93,10 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._records_locally = True
         self._test_aliases: frozenset[str] = frozenset()
         self._result: unittest.TestResult | None = None
+        self._made_results: list[unittest.TestResult] = []
+        self._stopper: termination.Stopper | None = None
+        self._parallel_suite = False
+        self._planned: list[testdbs.Planned] = []
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -117,7 +129,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen
-        return super().build_suite(labels, **kwargs)
+        suite = super().build_suite(labels, **kwargs)
+        self._total = suite.countTestCases()
+        return suite
 
     def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
         """Stop at a label that matches nothing or a test module that does not import;
@@ -138,10 +152,44 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self.log(collection.continuing_note(exc))
         return tests
 
+    def setup_test_environment(self, **kwargs: Any) -> None:
+        """Django's, then SIGINT back to arunner's handler from unittest's
+        (``arunner.termination`` says what each Ctrl-C does)."""
+        super().setup_test_environment(**kwargs)
+        if self._stopper is not None:
+            self._stopper.install()
+
     def setup_databases(self, **kwargs: Any) -> Any:
-        """Fail within seconds, naming host and port, when a database server is unreachable."""
-        dbcheck.check(kwargs.get("aliases") or ())
-        return super().setup_databases(**kwargs)
+        """Fail within seconds, naming host and port, when a database server is unreachable.
+        A set-up that a signal stops drops what it made; ``--keepdb`` makes again what a
+        stopped set-up left (``arunner.testdbs``)."""
+        aliases = kwargs.get("aliases") or ()
+        dbcheck.check(aliases)
+        self._planned = testdbs.plan(aliases, self.parallel)
+        if self.keepdb:
+            for name in testdbs.forget_incomplete(self._planned):
+                self.log(f"arunner: test database {name!r} was left incomplete; making it again")
+        try:
+            old_config = super().setup_databases(**kwargs)
+        except BaseException:
+            if not self.keepdb:
+                testdbs.drop(self._planned)
+            raise
+        if self.keepdb:
+            testdbs.mark(self._planned)
+        return old_config
+
+    def teardown_databases(self, old_config: Any, **kwargs: Any) -> None:
+        """Django's teardown, which a Ctrl-C or SIGTERM no longer cuts short: it is what
+        stopping does anyway."""
+        if self._stopper is not None:
+            if self._stopper.now is not None:
+                sys.stderr.write("\n")  # after the progress dots of a run stopped at once
+            self._stopper.defer()
+        try:
+            super().teardown_databases(old_config, **kwargs)
+        finally:
+            testdbs.remove_journals(self._planned)
 
     def make_reporters(self) -> list[reports.Reporter]:
         """The reporters this run's options ask for; the last-failed record always."""
@@ -190,38 +238,85 @@ class AsyncDiscoverRunner(DiscoverRunner):
             parallel and workers.install(suite, reporters.wants_details, reporters.wants_passes)
         )
         forget = timeouts.at_end_run(self._reporters.close)
-        self._made_results: list[unittest.TestResult] = []
+        self._made_results = []
+        self._parallel_suite = parallel
+        if self._stopper is not None:
+            self._stopper.soft_stop = self._soft_stop
         try:
             self._result = super().run_suite(suite, **kwargs)
-        except KeyboardInterrupt as exc:
-            if self._made_results:
-                exc.arunner_closing_line = reporting.closing_line(self._made_results[-1])  # type: ignore[attr-defined]
-            raise
         finally:
+            if self._stopper is not None:
+                self._stopper.soft_stop = None
             forget()
             self._reporters.close()
-        # unittest's Ctrl-C handler stops the result; so does --failfast, after a failure.
-        stopped = self._result.shouldStop
-        self.interrupted = stopped and not (self.failfast and not self._result.wasSuccessful())
         return self._result
 
+    def _soft_stop(self) -> str:
+        """A first Ctrl-C while tests run (the signal thread): no test starts any more; what
+        the run waits for."""
+        for result in self._made_results:
+            result.stop()
+        if self._parallel_suite:
+            stop_workers()
+            return "after the running tests"
+        running = getattr(self._made_results[-1], "_running", None) if self._made_results else None
+        if running is None:
+            return "before the next test"
+        return f"after the running test ({running.id()})"
+
     def run_tests(self, test_labels: Any, **kwargs: Any) -> int:
-        try:
-            with termination.terminate_as_interrupt():
+        """Django's ``run_tests``; a run that a signal stopped says so and exits with 130
+        (Ctrl-C) or 143 (SIGTERM), under ``manage.py test`` too."""
+        with termination.stopper(sys.stderr) as stopper:
+            self._stopper = stopper
+            if stopper is not None:
+                stopper.unblock = dbinterrupt.canceller(connections)
+            connection_created.connect(dbinterrupt.remember_session, dispatch_uid=_SESSIONS)
+            try:
                 failures = super().run_tests(test_labels, **kwargs)
-        except termination.Terminated as exc:
-            # Django's teardown has run by now; manage.py would show a traceback.
-            termination.report(exc, sys.stderr)
-            raise SystemExit(ExitCode.TERMINATED) from None
+            except KeyboardInterrupt as exc:
+                # Django's teardown has run by now; manage.py would show a traceback.
+                self._close_run(exc, at_exit=False)
+                termination.exit_stopped(termination.exit_code(exc))
+            finally:
+                connection_created.disconnect(dispatch_uid=_SESSIONS)
+                self._stopper = None
+        self.interrupted = stopper is not None and (stopper.soft or stopper.now is not None)
+        if self.interrupted:
+            assert stopper is not None
+            stopped = stopper.now() if stopper.now is not None else None
+            self._close_run(stopped, at_exit=False)
+            termination.exit_stopped(termination.exit_code(stopped))
         if self._result is not None:
-            self._close_run(self._result)
+            self._close_run()
         return failures
 
-    def _close_run(self, result: unittest.TestResult) -> None:
+    def _close_run(self, stopped: BaseException | None = None, at_exit: bool = True) -> None:
         """Write the closing line last: with ``--timing``, ``manage.py test`` prints its
-        "Total run took" line after ``run_tests`` returns, so the line waits for exit."""
+        "Total run took" line after ``run_tests`` returns, so the line waits for exit. A run
+        that a signal stopped says so above it, and how many selected tests did not run."""
         sys.stdout.flush()
-        if isinstance(self.time_keeper, TimeKeeper):
-            atexit.register(reporting.write_closing_line, result, sys.stderr)
+        result = self._made_results[-1] if self._made_results else None
+        was_stopped = self.interrupted or stopped is not None
+        if was_stopped and result is None and self._last_failed is not None:
+            # Stopped before any test: the JUnit and durations files, empty but there.
+            files = [r for r in self.make_reporters() if r is not self._last_failed]
+            reports.Reporters(files).close()
+        if was_stopped:
+            ran = result.testsRun if result is not None else 0
+            line = reporting.closing_line(result) if result is not None else None
+            write = functools.partial(
+                termination.report,
+                stopped,
+                sys.stderr,
+                line or "0 passed, 0 failed, 0 skipped",
+                max(0, self._total - ran),
+            )
+        elif result is not None:
+            write = functools.partial(reporting.write_closing_line, result, sys.stderr)
         else:
-            reporting.write_closing_line(result, sys.stderr)
+            return
+        if at_exit and isinstance(self.time_keeper, TimeKeeper):
+            atexit.register(write)
+        else:
+            write()

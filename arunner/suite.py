@@ -7,6 +7,7 @@ there, lazily, never in the parent before the workers fork.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -303,9 +304,9 @@ class RunContext:
             ending = "this --parallel worker; the run goes on"
             timeouts.end_run(armed.report or "", hand_over, ending)
             return
+        _record_timeout(self.result, armed, self._recorded())
         passed, failed, skipped = reporting.counts(self.result)
-        recorded = {test.id() for test, *_ in (*self.result.errors, *self.result.failures)}
-        if armed.test_id not in recorded:
+        if armed.test_id not in self._recorded():
             passed, failed = max(0, passed - 1), failed + 1
         line = f"{passed} passed, {failed} failed, {skipped} skipped"
         wrappers = [connections[alias] for alias in sorted(self.config.test_aliases)]
@@ -315,6 +316,10 @@ class RunContext:
             sys.stderr.write(f"\nRan {self.result.testsRun} tests\n\nFAILED\n\n{line}\n")
 
         timeouts.end_run(armed.report or "", finish)
+
+    def _recorded(self) -> set[str]:
+        """The ids of the tests the result holds a failure or an error of."""
+        return {test.id() for test, *_ in (*self.result.errors, *self.result.failures)}
 
     def class_bridge(self) -> Bridge:
         if self._class_bridge is None:
@@ -341,6 +346,20 @@ class RunContext:
         if self._class_bridge is not None:
             bridge, self._class_bridge = self._class_bridge, None
             bridge.close()
+
+
+def _record_timeout(result: unittest.TestResult, armed: timeouts.Armed, recorded: set[str]) -> None:
+    """Before the last resort ends the run: the test that could not be stopped ends as an
+    error with its report (unless it has one already, the timeout delivered but swallowed),
+    so the reports written on the way out (JUnit) have it too."""
+    test = getattr(result, "_running", None)
+    if test is None or test.id() != armed.test_id:
+        return
+    error = timeouts.TestTimeoutError(armed.report)
+    with contextlib.suppress(Exception):
+        if armed.test_id not in recorded:
+            result.addError(test, (type(error), error, None))
+        result.stopTest(test)
 
 
 def _ends_in_do_cleanups(cls: type) -> bool:

@@ -55,6 +55,8 @@ class Workers:
         self.pids = multiprocessing.Array(ctypes.c_int, processes)
         self.batches = multiprocessing.Array(ctypes.c_int, [IDLE] * processes)
         self.notes = notes
+        #: Set by the parent on a first Ctrl-C: each worker ends its running test, no other.
+        self.stopping = multiprocessing.Value(ctypes.c_bool, False, lock=False)
 
     def take_dead_number(self) -> int | None:
         """In a starting worker: claim the number of a dead worker, with a note for the batch
@@ -95,7 +97,7 @@ def init_worker(
     the database clones) of the worker it replaces."""
     global _workers
     _workers = workers
-    termination.default_in_worker()
+    termination.in_worker()
     try:
         with counter.get_lock():
             number = workers.take_dead_number()
@@ -182,6 +184,15 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
         if test is not self._running:
             self._position += 1  # skipped before it started
         super().addSkip(test, reason)
+
+    @property
+    def shouldStop(self) -> bool:
+        """Also true once the parent stopped the workers (a first Ctrl-C)."""
+        return self._should_stop or (_workers is not None and _workers.stopping.value)
+
+    @shouldStop.setter
+    def shouldStop(self, value: bool) -> None:
+        self._should_stop = value
 
     def __getstate__(self) -> dict[str, Any]:
         """Without the running test: Django pickles a failed subtest (and so its test, which

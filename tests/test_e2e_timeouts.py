@@ -158,9 +158,9 @@ class Timeouts(SimpleTestCase):
             run = project.run("--timeout", "1", "--junit-xml", "junit.xml", command="manage")
             self.assertEqual(run.code, 1, run.output)
             report = ElementTree.parse(project.root / "junit.xml").getroot()
-            self.assertEqual(
-                [case.get("name") for case in report.iter("testcase")], ["test_a_passes"]
-            )
+            cases = {case.get("name"): case for case in report.iter("testcase")}
+            self.assertEqual(sorted(cases), ["test_a_passes", "test_b_swallows_everything"])
+            self.assertIsNotNone(cases["test_b_swallows_everything"].find("error"))
             self.assertIn("could not be cancelled; ending the run", run.output)
             self.assertIn("exceeded its 1s timeout", run.output)
             self.assertIn("test_b_swallows_everything", run.output)
