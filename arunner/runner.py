@@ -7,11 +7,11 @@ options (``arunner.options``) and a closing ``N passed, N failed, N skipped`` li
 from __future__ import annotations
 
 import atexit
+import logging
 import sys
 import unittest
 from typing import Any
 
-from django.core.management.base import CommandError
 from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
@@ -24,14 +24,16 @@ from . import (
     lastfailed,
     options,
     output,
+    reportfiles,
     reporting,
     reports,
+    selection,
     termination,
     testcase,
     timeouts,
     workers,
 )
-from .errors import ExitCode
+from .errors import ConfigurationError, ExitCode
 from .parallel import AsyncParallelTestSuite
 from .suite import AsyncTestSuite
 
@@ -62,8 +64,11 @@ class AsyncDiscoverRunner(DiscoverRunner):
         }
         try:
             values = options.resolve(given)
+            for option in options.CHECKED_DJANGO_OPTIONS:
+                if getattr(self, option.dest) not in (None, option.default):
+                    option.parse(getattr(self, option.dest), option.flag)
         except options.OptionError as exc:
-            raise CommandError(str(exc)) from None
+            raise ConfigurationError(str(exc), hint=exc.hint) from None
         self.option_values = values
         self.executor: str = values["executor"]
         self.loop_scope: str = values["loop_scope"]
@@ -106,6 +111,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._test_aliases = frozenset(databases)
         return databases
 
+    def setup_test_environment(self, **kwargs: Any) -> None:
+        """Refuse a report path that cannot be written before anything else is set up."""
+        paths = {"--junit-xml": self.junit_xml, "--durations-file": self.durations_file}
+        for flag, path in paths.items():
+            if path and (created := reportfiles.check(path, flag)) is not None:
+                self.log(f"arunner: created the directory {created} for {flag}.", logging.DEBUG)
+        super().setup_test_environment(**kwargs)
+
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> unittest.TestSuite:
         """With ``--lf`` / ``--ff``, last time's failures become labels (``arunner.lastfailed``)."""
         labels = list(test_labels or [])
@@ -116,7 +129,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen
-        return super().build_suite(labels, **kwargs)
+        suite = super().build_suite(labels, **kwargs)
+        selection.check_filters(suite, self.test_name_patterns, self.tags, self.exclude_tags)
+        return suite
 
     def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
         """Stop at a label that matches nothing or a test module that does not import."""
