@@ -22,6 +22,7 @@ from typing import Any
 import click
 from django.test.runner import PDBDebugResult
 
+from .remoteerrors import ShowsWorkerText
 from .reports import Reporters, ReportRecorder
 
 _STATUS_COLOURS = {
@@ -93,7 +94,7 @@ class ColourStream:
         return getattr(self.stream, name)
 
 
-class ArunnerResult(ReportRecorder):
+class ArunnerResult(ShowsWorkerText, ReportRecorder):
     """Result mixin for the main process: reports go to the run's reporters; the terminal
     gets the live line or unittest's output, in colour or not."""
 
