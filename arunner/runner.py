@@ -31,6 +31,7 @@ from . import (
     termination,
     testcase,
     timeouts,
+    transactionend,
     workers,
 )
 from .errors import ConfigurationError, ExitCode
@@ -232,6 +233,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
         """Write the closing line last: with ``--timing``, ``manage.py test`` prints its
         "Total run took" line after ``run_tests`` returns, so the line waits for exit."""
         sys.stdout.flush()
+        if committed := transactionend.warning(result, self.keepdb):
+            sys.stderr.write(f"\n{committed}\n")
         if isinstance(self.time_keeper, TimeKeeper):
             atexit.register(reporting.write_closing_line, result, sys.stderr)
         else:
