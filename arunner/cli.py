@@ -265,21 +265,15 @@ def _check_values_by_source(ctx: click.Context) -> None:
     value that came from ``ARUNNER_...`` or ``[tool.arunner]``.
     """
     by_name = {p.name: p for p in ctx.command.params}
-    for option in options.OPTIONS:
+    for option in (*options.OPTIONS, *options.CHECKED_DJANGO_OPTIONS):
         value = ctx.params.get(option.dest)
         source = ctx.get_parameter_source(option.dest)
-        if value is None or option.dest not in by_name:
-            continue
-        if source is ParameterSource.ENVIRONMENT:
-            where = option.env
-        elif source is ParameterSource.DEFAULT_MAP:
-            where = f"[tool.arunner] {getattr(by_name[option.dest], 'config_key', option.dest)}"
-        else:
+        if value is None or option.dest not in by_name or source is ParameterSource.DEFAULT:
             continue
         try:
-            option.parse(value, where)
+            option.parse(value, commandline.source_name(ctx, by_name[option.dest]))
         except options.OptionError as exc:
-            raise CommandError(str(exc)) from None
+            raise ConfigurationError(str(exc), hint=exc.hint) from None
 
 
 def _run_tests(runner_class: type, labels: tuple[str, ...], **params: Any) -> int:
@@ -363,6 +357,9 @@ def _run(args: list[str], wants_help: bool, show_traceback: bool) -> int:
         return int(command.main(args, prog_name="arunner", standalone_mode=False))
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:
+        _report(commandline.usage_error(exc), show_traceback)
+        return ExitCode.USAGE_ERROR
     except click.ClickException as exc:
         exc.show()
         return ExitCode.USAGE_ERROR

@@ -11,11 +11,16 @@ its long flag without the leading dashes, with underscores (``junit_xml``, ``no_
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import click
+from click.core import ParameterSource
+
+from .errors import ConfigurationError
+from .options import BOOLEAN_VALUES
 
 #: Section for the options of ``DiscoverRunner`` itself, added outside any argparse group.
 DJANGO_GROUP = "Django test options"
@@ -241,8 +246,74 @@ def runner_options(runner_class: type) -> list[RunnerOption]:
     return options
 
 
+#: A negative number, which argparse takes as an option's value, not as an option.
+_NEGATIVE_NUMBER = re.compile(r"-\d")
+
+
+def negative_values_kept(args: Sequence[str], flags: set[str]) -> list[str]:
+    """``args`` with a negative number after one of ``flags`` (options whose value may be left
+    out) marked as that option's value, as argparse reads it.
+
+    click takes a word that starts with ``-`` there as the next option, so ``--parallel -1``
+    became "No such option '-1'". A leading space hides the dash from click; ``int`` and
+    ``float`` ignore it.
+    """
+    kept = list(args)
+    for index, arg in enumerate(kept):
+        flag, equals, value = arg.partition("=")
+        if flag not in flags:
+            continue
+        if equals and _NEGATIVE_NUMBER.match(value):
+            kept[index] = f"{flag}= {value}"
+        elif not equals and index + 1 < len(kept) and _NEGATIVE_NUMBER.match(kept[index + 1]):
+            kept[index + 1] = " " + kept[index + 1]
+    return kept
+
+
+def source_name(ctx: click.Context, param: click.Parameter) -> str:
+    """Where a parameter's value came from, as the user wrote it: flag, variable or key."""
+    source = ctx.get_parameter_source(param.name or "")
+    if source is ParameterSource.ENVIRONMENT:
+        envvar = getattr(param, "envvar", None)
+        if isinstance(envvar, str):
+            return envvar
+        return f"{ctx.auto_envvar_prefix}_{(param.name or '').upper()}"
+    if source is ParameterSource.DEFAULT_MAP:
+        return f"[tool.arunner] {getattr(param, 'config_key', param.name)}"
+    return max(param.opts, key=len) if param.opts else param.human_readable_name
+
+
+def usage_error(exc: click.UsageError) -> ConfigurationError:
+    """click's usage error as arunner's: one line naming the flag, variable or config key the
+    value came from, and a hint that says what it takes."""
+    param = getattr(exc, "param", None)
+    if not isinstance(exc, click.BadParameter) or param is None or exc.ctx is None:
+        return ConfigurationError(exc.format_message(), hint="arunner --help lists the options")
+    where = source_name(exc.ctx, param)
+    message = exc.message
+    if isinstance(param.type, click.types.BoolParamType):
+        message = message.partition(" Recognized values")[0].rstrip(".")
+        return ConfigurationError(f"{where}: {message}", hint=f"{where} takes {BOOLEAN_VALUES}")
+    choices = getattr(param.type, "choices", None)
+    if choices:
+        hint = f"{where} takes one of {', '.join(map(str, choices))}"
+    else:
+        hint = f"'arunner --help' says what {max(param.opts, key=len)} takes"
+    return ConfigurationError(f"{where}: {message}", hint=hint)
+
+
 class SectionedCommand(click.Command):
-    """A click command whose ``--help`` lists options in sections (click has no groups)."""
+    """A click command whose ``--help`` lists options in sections (click has no groups), and
+    that reads a negative number after ``--parallel`` as argparse does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        flags = {
+            opt
+            for param in self.params
+            if getattr(param, "optional_value", False)
+            for opt in param.opts
+        }
+        return super().parse_args(ctx, negative_values_kept(args, flags))
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import reportfiles
 from .options import REPORTS_GROUP
 from .reports import TestReport
 
@@ -75,12 +74,7 @@ class Durations:
             return
         times = {**self._previous(), **{k: round(v, 6) for k, v in self.times.items()}}
         data = {"version": FORMAT_VERSION, "durations": dict(sorted(times.items()))}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=1)
-            file.write("\n")
-        os.replace(temporary, self.path)
+        reportfiles.write(self.path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
 
     def _previous(self) -> dict[str, float]:
         """What the file already holds, so shards sharing it keep each other's entries."""

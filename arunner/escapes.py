@@ -43,7 +43,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.utils import DatabaseError
 
-from . import inventory, sqlkind
+from . import inventory, sqlkind, transactionend
 from .loop import OWNER
 from .options import DB_THREAD_MODES, OptionError
 from .route import RouteSession
@@ -229,13 +229,16 @@ class ThreadGuard:
         self.between_tests = _BETWEEN_TESTS_COMPAT if compat else _BETWEEN_TESTS
         self.scope = self.between_tests
         self._foreign: set[BaseDatabaseWrapper] = set()
+        self.statements = transactionend.StatementWatch(self.aliases)
 
     def install(self) -> None:
         connection_created.connect(self._watch, dispatch_uid="arunner-thread-guard")
+        self.statements.install()
         ThreadGuard.active = self
 
     def uninstall(self) -> None:
         ThreadGuard.active = None
+        self.statements.uninstall()
         if self.scope.route is not None:
             self.scope.route.end()
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
@@ -258,11 +261,13 @@ class ThreadGuard:
         return scope
 
     def end(self, scope: Scope) -> None:
-        """Stop routing, close worker connections; fail the test for what it was refused."""
+        """Stop routing, close worker connections; fail the test for what it was refused,
+        and for ending the transaction it holds (``transactionend``)."""
         try:
             if scope.route is not None:
                 scope.failures += map(EscapedQueryError, scope.route.end())
         finally:
+            self._check_transactions(scope)
             self.scope = self.between_tests
             if self._foreign:
                 self.close_foreign()
@@ -272,6 +277,13 @@ class ThreadGuard:
             if more:
                 first.args = (f"{first.args[0]}\n(and {more} more refused in this test)",)
             raise first
+
+    def _check_transactions(self, scope: Scope) -> None:
+        for alias in self.statements.aliases:
+            try:
+                transactionend.check(scope.test, connections[alias])
+            except transactionend.TransactionEndedError as exc:
+                scope.failures.append(exc)
 
     def origin(self) -> str | None:
         """The id of the test a worker thread's call belongs to (None: an earlier test)."""

@@ -26,7 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 
-from . import inventory
+from . import escapes, inventory, transactionend
 
 __unittest = True
 
@@ -67,9 +67,20 @@ def enter_atomics(aliases: Iterable[str]) -> Callable[[], None]:
 
 
 def _roll_back(opened: list[tuple[str, Any]]) -> None:
+    """Roll back; then fail the running test if it ended a transaction behind Django's back."""
+    guard = escapes.ThreadGuard.active
+    test = guard.scope.test if guard is not None else None
+    ended: list[transactionend.TransactionEndedError] = []
     for alias, atomic in reversed(opened):
+        if test is not None:
+            try:
+                transactionend.check(test, connections[alias])
+            except transactionend.TransactionEndedError as exc:
+                ended.append(exc)
         transaction.set_rollback(True, using=alias)
         atomic.__exit__(None, None, None)
+    if ended:
+        raise ended[0]
 
 
 def _keep_test_connections(

@@ -12,15 +12,15 @@ reader never sees half a report.
 
 from __future__ import annotations
 
-import os
+import io
 import re
 import socket
-import tempfile
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from . import reportfiles
 from .reports import TestReport
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -66,17 +66,9 @@ class JUnitXml:
     def close(self) -> None:
         tree = ET.ElementTree(self.build())
         ET.indent(tree)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        try:
-            with os.fdopen(fd, "wb") as file:
-                tree.write(file, encoding="utf-8", xml_declaration=True)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        tree.write(buffer, encoding="utf-8", xml_declaration=True)
+        reportfiles.write(self.path, buffer.getvalue())
 
     def build(self) -> ET.Element:
         def count(*outcomes: str) -> str:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from . import reportfiles
 from .reports import TestReport
 
 CACHE_DIR = ".arunner_cache"
@@ -104,8 +104,5 @@ class LastFailed:
         ignore = self.path.parent / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# Created by arunner.\n*\n", encoding="utf-8")
-        fd, temporary = tempfile.mkstemp(prefix=f".{FILE_NAME}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"failed": sorted(recorded)}, file, indent=1)
-            file.write("\n")
-        os.replace(temporary, self.path)
+        text = json.dumps({"failed": sorted(recorded)}, indent=1) + "\n"
+        reportfiles.write(self.path, text.encode("utf-8"))

@@ -6,6 +6,7 @@ environment variable, the default.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +27,21 @@ LOOPS = ("asyncio", "uvloop")
 
 
 class OptionError(ValueError):
-    """An option has a value arunner cannot use; the message names the option and its source."""
+    """An option has a value arunner cannot use; the message names the option and its source,
+    ``hint`` the values it takes."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+BOOLEAN_VALUES = "1, true, yes, on or 0, false, no, off"
 
 
 def _seconds(value: str | float) -> float:
     seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite number")
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
@@ -45,7 +56,32 @@ def _boolean(text: str | bool) -> bool:
         return True
     if lowered in ("", "0", "false", "no", "off"):
         return False
-    raise ValueError("use 1/true/yes/on or 0/false/no/off")
+    raise ValueError(f"use {BOOLEAN_VALUES}")
+
+
+def _processes(value: str | int) -> str | int:
+    if value == "auto":
+        return value
+    processes = int(value)
+    if processes < 1:
+        raise ValueError("must be at least 1")
+    return processes
+
+
+def _count(value: str | int) -> int:
+    count = int(value)
+    if count < 0:
+        raise ValueError("must not be negative")
+    return count
+
+
+#: What a value of each type looks like, for the hint under a bad one.
+_TAKES: dict[Callable[[Any], Any], str] = {
+    _seconds: "a number of seconds, 0 or more",
+    _boolean: BOOLEAN_VALUES,
+    _processes: "a number of processes, 1 or more, or auto",
+    _count: "a number, 0 or more",
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +112,22 @@ class Option:
         try:
             value = self.type(raw)
         except (TypeError, ValueError) as exc:
-            raise OptionError(f"{source}: {raw!r} is not a valid value ({exc})") from None
+            raise OptionError(
+                f"{source}: {raw!r} is not a valid value ({exc})", hint=self.takes(source)
+            ) from None
         if self.choices is not None and value not in self.choices:
-            raise OptionError(f"{source}: {value!r} is not one of {', '.join(self.choices)}")
+            raise OptionError(
+                f"{source}: {value!r} is not one of {', '.join(self.choices)}",
+                hint=self.takes(source),
+            )
         return value
+
+    def takes(self, source: str) -> str:
+        """What the option takes, for the hint under a bad value from ``source``."""
+        if self.choices is not None:
+            return f"{source} takes one of {', '.join(self.choices)}"
+        described = _TAKES.get(self.type, "")
+        return f"{source} takes {described}" if described else f"see {self.flag} in --help"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -224,6 +272,14 @@ OPTIONS += (
         group=COLLECTION_GROUP,
         is_flag=True,
     ),
+)
+
+
+#: Options of Django's runner that take any integer, checked before a database is made.
+#: Their defaults (0: no --parallel) are what the runner receives when none is given.
+CHECKED_DJANGO_OPTIONS: tuple[Option, ...] = (
+    Option("parallel", 0, "", type=_processes),
+    Option("durations", None, "", type=_count),
 )
 
 

@@ -4,6 +4,11 @@ On a terminal at verbosity 1, one live line: tests done out of the total, time e
 test running now; failures are announced above it as they happen. Off a terminal (a CI log)
 and at other verbosities, unittest's own output: dots, or a line per test at ``-v 2``.
 
+The live line is redrawn every second, so the clock moves during a long test. What a test
+prints goes to ``sys.stdout`` / ``sys.stderr``, which the run replaces with streams that
+erase the line first (and do not draw it again over a half-written line); they are put back
+when the tests end, before Django's teardown messages.
+
 Colour: ``--no-color`` and ``--force-color`` first, then a non-empty ``NO_COLOR`` (off), then
 a non-empty ``FORCE_COLOR`` (on), else on exactly when the stream is a terminal. (pytest's
 order; click itself reads neither variable.) Colour is applied by wrapping the result's
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import threading
 import unittest
 from collections.abc import Mapping
 from time import perf_counter
@@ -22,6 +29,7 @@ from typing import Any
 import click
 from django.test.runner import PDBDebugResult
 
+from .remoteerrors import ShowsWorkerText
 from .reports import Reporters, ReportRecorder
 
 _STATUS_COLOURS = {
@@ -93,7 +101,7 @@ class ColourStream:
         return getattr(self.stream, name)
 
 
-class ArunnerResult(ReportRecorder):
+class ArunnerResult(ShowsWorkerText, ReportRecorder):
     """Result mixin for the main process: reports go to the run's reporters; the terminal
     gets the live line or unittest's output, in colour or not."""
 
@@ -124,31 +132,42 @@ class ArunnerResult(ReportRecorder):
         self._done = 0
         self._started = perf_counter()
         self._line_shown = False
+        self._lock = threading.RLock()
+        self._current = ""
+        #: What a test printed last ended mid-line: the live line waits for the newline.
+        self._mid_line = False
 
     # -- the live line ---------------------------------------------------------------------
 
     def _status(self, current: str) -> None:
-        elapsed = int(perf_counter() - self._started)
-        width = len(str(self.total))
-        text = f"[{self._done:>{width}}/{self.total}] {elapsed // 60}:{elapsed % 60:02d} {current}"
-        columns = shutil.get_terminal_size().columns - 1
-        self.stream.write("\r\x1b[K" + text[:columns])
-        self.stream.flush()
-        self._line_shown = True
+        with self._lock:
+            self._current = current
+            if self._mid_line:
+                return  # a test's half-written line: the next newline lets the line back
+            elapsed = int(perf_counter() - self._started)
+            width = len(str(self.total))
+            done = f"[{self._done:>{width}}/{self.total}]"
+            text = f"{done} {elapsed // 60}:{elapsed % 60:02d} {current}"
+            columns = shutil.get_terminal_size().columns - 1
+            self.stream.write("\r\x1b[K" + text[:columns])
+            self.stream.flush()
+            self._line_shown = True
 
     def _clear(self) -> None:
-        if self._line_shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._line_shown = False
+        with self._lock:
+            if self._line_shown:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+                self._line_shown = False
 
     def _told(self, test: Any, heading: str) -> None:
         """Above the live line, each failing test as it fails."""
         if self._live:
-            self._clear()
-            label = click.style(heading, fg="red", bold=True) if self.colour else heading
-            self.stream.writeln(f"{label} {test}")
-            self._status(test.id())
+            with self._lock:
+                self._clear()
+                label = click.style(heading, fg="red", bold=True) if self.colour else heading
+                self.stream.writeln(f"{label} {test}")
+                self._status(test.id())
 
     def printErrors(self) -> None:
         """Failure details, then the reporters' summaries (the durations table)."""
@@ -157,9 +176,69 @@ class ArunnerResult(ReportRecorder):
         self.reporters.summary(self.stream, self.verbosity)
 
 
+class _ErasesLine:
+    """``sys.stdout`` or ``sys.stderr`` while the live line is up: erases it before a test's
+    output, and notes whether that output ended its line."""
+
+    def __init__(self, stream: Any, result: ArunnerResult) -> None:
+        self.stream = stream
+        self.result = result
+
+    def write(self, text: str) -> int:
+        result = self.result
+        with result._lock:
+            result._clear()
+            written = self.stream.write(text)
+            if text:
+                result._mid_line = not text.endswith("\n")
+                if not result._mid_line:
+                    self.stream.flush()
+            return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 class LiveResult(ArunnerResult):
-    """``ArunnerResult`` with the live line kept up to date as tests start and stop; a class
-    of its own so that a run without the line pays nothing for it on every test."""
+    """``ArunnerResult`` with the live line kept up to date as tests start and stop, and
+    every second in between; a class of its own so that a run without the line pays nothing
+    for it on every test."""
+
+    _ticking: threading.Event | None = None
+    _streams: tuple[Any, Any] | None = None
+
+    def startTestRun(self) -> None:
+        super().startTestRun()
+        if not self._live:
+            return
+        self._streams = sys.stdout, sys.stderr
+        sys.stdout = _ErasesLine(sys.stdout, self)  # type: ignore[assignment]
+        sys.stderr = _ErasesLine(sys.stderr, self)  # type: ignore[assignment]
+        self._ticking = threading.Event()
+        threading.Thread(
+            target=self._tick, args=(self._ticking,), name="arunner-live-line", daemon=True
+        ).start()
+
+    def stopTestRun(self) -> None:
+        """Put the streams back and erase the line: Django's teardown messages follow."""
+        if self._ticking is not None:
+            self._ticking.set()
+            self._ticking = None
+        if self._streams is not None:
+            stdout, stderr = self._streams
+            self._streams = None
+            if isinstance(sys.stdout, _ErasesLine):  # not a stream a test put in its place
+                sys.stdout = stdout
+            if isinstance(sys.stderr, _ErasesLine):
+                sys.stderr = stderr
+        self._clear()
+        super().stopTestRun()
+
+    def _tick(self, stopped: threading.Event) -> None:
+        while not stopped.wait(1.0):
+            with self._lock:
+                if self._current and not stopped.is_set():
+                    self._status(self._current)
 
     def startTest(self, test: Any) -> None:
         super().startTest(test)

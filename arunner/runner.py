@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import sys
 import unittest
 from typing import Any
 
-from django.core.management.base import CommandError
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import SimpleTestCase
@@ -28,14 +28,18 @@ from . import (
     lastfailed,
     options,
     output,
+    reportfiles,
     reporting,
     reports,
+    selection,
     termination,
     testcase,
     testdbs,
     timeouts,
+    transactionend,
     workers,
 )
+from .errors import ConfigurationError
 from .parallel import AsyncParallelTestSuite, stop_workers
 from .suite import AsyncTestSuite
 
@@ -70,8 +74,11 @@ class AsyncDiscoverRunner(DiscoverRunner):
         }
         try:
             values = options.resolve(given)
+            for option in options.CHECKED_DJANGO_OPTIONS:
+                if getattr(self, option.dest) not in (None, option.default):
+                    option.parse(getattr(self, option.dest), option.flag)
         except options.OptionError as exc:
-            raise CommandError(str(exc)) from None
+            raise ConfigurationError(str(exc), hint=exc.hint) from None
         self.option_values = values
         self.executor: str = values["executor"]
         self.loop_scope: str = values["loop_scope"]
@@ -131,6 +138,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             labels = chosen
         suite = super().build_suite(labels, **kwargs)
         self._total = suite.countTestCases()
+        selection.check_filters(suite, self.test_name_patterns, self.tags, self.exclude_tags)
         return suite
 
     def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
@@ -153,8 +161,13 @@ class AsyncDiscoverRunner(DiscoverRunner):
         return tests
 
     def setup_test_environment(self, **kwargs: Any) -> None:
-        """Django's, then SIGINT back to arunner's handler from unittest's
-        (``arunner.termination`` says what each Ctrl-C does)."""
+        """Refuse a report path that cannot be written before anything else is set up; then
+        Django's, then SIGINT back to arunner's handler from unittest's (``arunner.termination``
+        says what each Ctrl-C does)."""
+        paths = {"--junit-xml": self.junit_xml, "--durations-file": self.durations_file}
+        for flag, path in paths.items():
+            if path and (created := reportfiles.check(path, flag)) is not None:
+                self.log(f"arunner: created the directory {created} for {flag}.", logging.DEBUG)
         super().setup_test_environment(**kwargs)
         if self._stopper is not None:
             self._stopper.install()
@@ -297,6 +310,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
         that a signal stopped says so above it, and how many selected tests did not run."""
         sys.stdout.flush()
         result = self._made_results[-1] if self._made_results else None
+        if result is not None and (committed := transactionend.warning(result, self.keepdb)):
+            sys.stderr.write(f"\n{committed}\n")
         was_stopped = self.interrupted or stopped is not None
         if was_stopped and result is None and self._last_failed is not None:
             # Stopped before any test: the JUnit and durations files, empty but there.

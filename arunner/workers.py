@@ -24,6 +24,7 @@ from typing import Any
 from django.test.runner import RemoteTestResult, RemoteTestRunner
 
 from . import inventory, termination
+from .remoteerrors import PortableErrors
 from .reports import EVENT, ReportRecorder, TestReport
 from .workerfiles import EventStream, Note
 
@@ -149,7 +150,7 @@ def leave_note(test_id: str, report: str, result: Any) -> None:
     Note(batch, test_id, report, getattr(result, "events", [])).write(workers.notes)
 
 
-class RemoteResult(ReportRecorder, RemoteTestResult):
+class RemoteResult(ReportRecorder, PortableErrors, RemoteTestResult):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         stream = event_stream()

@@ -43,8 +43,10 @@ class Collection(SimpleTestCase):
             self.assert_config_error(
                 project.run("e2eapp/empty"), "label 'e2eapp/empty': no tests found"
             )
-            run = project.run("e2eapp", "-k", "nothing_matches")  # -k: no tests is an answer
-            self.assertEqual(run.code, 0, run.output)
+            self.assert_config_error(
+                project.run("e2eapp", "-k", "nothing_matches"),
+                "-k '*nothing_matches*' selects no test",
+            )
 
     def test_syntax_error_names_file_line_column(self):
         broken = "from django.test import SimpleTestCase\n\nclass Broken(SimpleTestCase:\n"

@@ -29,17 +29,23 @@ class Three(SimpleTestCase):
         pass
 """
 
+#: How ``run_on_terminal`` starts each command.
+RUNS = {"arunner": ["-m", "arunner"], "manage": ["manage.py", "test"]}
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def run_on_terminal(project: Project, *args: str, env: dict | None = None) -> tuple[int, str]:
-    """Run ``arunner`` with a pseudo-terminal as stdin, stdout and stderr."""
+def run_on_terminal(
+    project: Project, *args: str, env: dict | None = None, command: str = "arunner"
+) -> tuple[int, str]:
+    """Run ``arunner`` (or ``manage.py test``) with a pseudo-terminal as stdin, stdout and
+    stderr."""
     controller, terminal = pty.openpty()
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", "TERM": "xterm"}
     for name in ("NO_COLOR", "FORCE_COLOR"):
         full_env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "arunner", *args],
+        [sys.executable, *RUNS[command], *args],
         cwd=project.root,
         stdin=terminal,
         stdout=terminal,
