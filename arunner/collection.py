@@ -20,12 +20,13 @@ from typing import Any
 
 from django.test.utils import iter_test_cases
 
+from . import inventory
 from .errors import ConfigurationError
 
 #: The stand-in test unittest's loader makes for what it cannot import or find. Private, as
 #: Django's own ``reorder_tests`` uses it; the canary is in tests/test_cli_units.py.
-FAILED_TEST: type = unittest.loader._FailedTest  # type: ignore[attr-defined]
-_FAILED_PREFIX = "unittest.loader._FailedTest."
+FAILED_TEST = inventory.FAILED_TEST
+_FAILED_PREFIX = inventory.FAILED_TEST_PREFIX
 
 HINT = "fix the module or the label; --traceback shows the import's traceback"
 

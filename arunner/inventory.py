@@ -13,13 +13,14 @@ import contextvars
 import threading
 import unittest
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.local import _rehome
 from asgiref.local import _Storage as _LocalStorage
 from asgiref.sync import AsyncToSync
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.test import TestCase, TransactionTestCase
 from django.test import runner as django_runner
 
 #: ``asyncio.events`` exports these two in ``__all__`` but documents them as internal. The
@@ -186,3 +187,146 @@ def error_holder(description: str) -> Any:
     """``unittest.suite._ErrorHolder``: the stand-in test a class- or module-level problem is
     reported against, as unittest and Django's ``ParallelTestSuite`` report it."""
     return unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]
+
+
+def test_method_name(test: unittest.TestCase) -> str:
+    """The name of the method a test instance runs (``TestCase._testMethodName``)."""
+    return test._testMethodName  # type: ignore[no-any-return]
+
+
+#: ``unittest.loader._FailedTest``: the stand-in test unittest's loader makes for a module that
+#: does not import (its id is ``unittest.loader._FailedTest.<module>``).
+FAILED_TEST: type = unittest.loader._FailedTest  # type: ignore[attr-defined]
+FAILED_TEST_PREFIX = f"{FAILED_TEST.__module__}.{FAILED_TEST.__qualname__}."
+
+
+def sync_caller_executor() -> Any:
+    """The executor of a sync caller up the stack (``AsyncToSync.executors.current``): where
+    asgiref's ``SyncToAsync`` sends a thread-sensitive call first, when there is one."""
+    return getattr(AsyncToSync.executors, "current", None)
+
+
+#: The arguments Django's ``ParallelTestSuite.run`` gives each worker's initializer
+#: (``_init_worker``) after the shared counter, read off the suite by name.
+#: ``AsyncParallelTestSuite.run`` re-implements that method and must pass the same.
+PARALLEL_INITARGS = (
+    "initial_settings",
+    "serialized_contents",
+    "process_setup",
+    "process_setup_args",
+    "debug_mode",
+    "used_aliases",
+)
+
+
+def parallel_initargs(suite: Any) -> list[Any]:
+    """``PARALLEL_INITARGS`` of a ``ParallelTestSuite``, as Django's ``run`` passes them
+    (``process_setup`` as its plain function, so that it pickles)."""
+    return [
+        getattr(suite, name).__func__ if name == "process_setup" else getattr(suite, name)
+        for name in PARALLEL_INITARGS
+    ]
+
+
+# --- What arunner replaces ----------------------------------------------------------------
+
+
+class Replaced(NamedTuple):
+    """An attribute of a library (or of every instance of one of its classes) that arunner
+    replaces, who does it, and until when."""
+
+    owner: Any
+    name: str
+    by: str
+    until: str
+
+
+#: Class- and module-wide replacements. Each is put back by the code that made it; the last
+#: one stays for the process on purpose, and only once a thread outlives the run.
+REPLACED_GLOBALLY: tuple[Replaced, ...] = (
+    Replaced(threading.Thread, "start", "pending.ThreadWatch: notes threads a test starts", "run"),
+    Replaced(unittest.TestCase, "doCleanups", "suite: ends each test after its cleanups", "run"),
+    Replaced(
+        BaseDatabaseWrapper, "connect", "isolation: refuses a database with no test copy", "run"
+    ),
+    Replaced(
+        BaseDatabaseWrapper,
+        "close_if_unusable_or_obsolete",
+        "isolation: keeps the connections that hold a test's transaction",
+        "run",
+    ),
+    Replaced(transaction.Atomic, "__enter__", "route: a worker's atomic block is one unit", "run"),
+    Replaced(transaction.Atomic, "__exit__", "route: as __enter__", "run"),
+    Replaced(
+        transaction,
+        "mark_for_rollback_on_error",
+        "route: a routed worker outside an atomic block",
+        "run",
+    ),
+    Replaced(
+        BaseDatabaseWrapper,
+        "ensure_connection",
+        "escapes.refuse_strays: threads that outlive the run never reach the real database",
+        "process",
+    ),
+)
+
+#: Attributes replaced on one instance (a test, a connection, the connection handler) or on a
+#: test's own class, for the length of that test (or run), and taken off at its end.
+REPLACED_PER_INSTANCE: tuple[Replaced, ...] = (
+    *(Replaced(unittest.TestCase, name, "testcase.PhaseHooks", "test") for name in UNITTEST_PHASES),
+    *(
+        Replaced(unittest.IsolatedAsyncioTestCase, name, "testcase.PhaseHooks", "test")
+        for name in ISOLATED_ASYNCIO_SETUP
+    ),
+    Replaced(
+        unittest.IsolatedAsyncioTestCase,
+        "addAsyncCleanup",
+        "testcase.PhaseHooks: given to unittest.TestCase coroutine tests, which lack it",
+        "test",
+    ),
+    Replaced(unittest.TestCase, "run", "suite: arms the test's time limit", "test"),
+    Replaced(
+        TransactionTestCase,
+        "assertNumQueries",
+        "queryassertions: counts on the test's thread",
+        "test",
+    ),
+    Replaced(
+        TestCase,
+        "captureOnCommitCallbacks",
+        "queryassertions: captures on the test's thread",
+        "test",
+    ),
+    Replaced(
+        TestCase,
+        "setUpTestData",
+        "suite: an async setUpTestData of the user's class, awaited on the class's loop",
+        "run",
+    ),
+    Replaced(BaseDatabaseWrapper, "close", "isolation: refused inside a test's transaction", "run"),
+    Replaced(connections, "_connections", "route: lookups from worker threads", "test"),
+    *(
+        Replaced(
+            BaseDatabaseWrapper, name, "route: worker threads share the test's connection", "test"
+        )
+        for name in ("make_cursor", "make_debug_cursor", "close")
+    ),
+)
+
+#: The originals of those undone at the end of a run, taken when arunner is imported.
+_ORIGINALS = {
+    (item.owner, item.name): getattr(item.owner, item.name)
+    for item in REPLACED_GLOBALLY
+    if item.until == "run"
+}
+
+
+def replaced_now() -> list[str]:
+    """The class- and module-wide replacements undone at the end of a run that are in place
+    now, as ``owner.name``: none, between runs."""
+    return [
+        f"{getattr(owner, '__qualname__', getattr(owner, '__name__', owner))}.{name}"
+        for (owner, name), original in _ORIGINALS.items()
+        if getattr(owner, name) is not original
+    ]

@@ -79,15 +79,7 @@ class AsyncParallelTestSuite(ParallelTestSuite):
             with multiprocessing.Pool(
                 processes=self.processes,
                 initializer=functools.partial(init_worker, self.init_worker.__func__, workers),
-                initargs=[
-                    counter,
-                    self.initial_settings,
-                    self.serialized_contents,
-                    self.process_setup.__func__,
-                    self.process_setup_args,
-                    self.debug_mode,
-                    self.used_aliases,
-                ],
+                initargs=[counter, *inventory.parallel_initargs(self)],
             ) as pool:
                 batches = _Batches(self, pool, result, counter, directory, workers)
                 stopped: KeyboardInterrupt | None = None

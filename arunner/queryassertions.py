@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
-from asgiref.sync import AsyncToSync
 from django.db import DEFAULT_DB_ALIAS
 from django.test import TransactionTestCase
+
+from . import inventory
 
 __all__ = ["QueryAssertionError", "applies", "install", "uninstall"]
 
@@ -131,7 +132,7 @@ class QueryAssertions:
         place = self.current()
         on_test_loop = place is not None and place.loop is _running_loop()
         paused = (place.loop, place.executor.owner_ident) if on_test_loop else None
-        caller = getattr(AsyncToSync.executors, "current", None)
+        caller = inventory.sync_caller_executor()
         if caller is not None:
             return Home(caller, name, paused)
         if not on_test_loop:

@@ -10,6 +10,8 @@ import sys
 import unittest
 from typing import TextIO
 
+from . import inventory
+
 
 def counts(result: unittest.TestResult) -> tuple[int, int, int]:
     """(passed, failed, skipped); failed counts tests with failures, errors or an unexpected
@@ -41,7 +43,7 @@ def _counted_in_tests_run(test: object) -> bool:
         return False
     if sys.version_info < (3, 12):
         return True
-    method = getattr(test, test._testMethodName, None)
+    method = getattr(test, inventory.test_method_name(test), None)
     return not (
         getattr(type(test), "__unittest_skip__", False)
         or getattr(method, "__unittest_skip__", False)

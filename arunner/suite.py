@@ -48,21 +48,32 @@ def _run_class_hook(func: Any, cls: type) -> Any:
     return context.class_bridge().run(func(cls))
 
 
-def _make_class_hook_sync(cls: type, name: str) -> None:
+def _make_class_hook_sync(cls: type, name: str) -> Callable[[], None] | None:
     """Let Django's sync ``setUpClass`` await an ``async def setUpTestData`` classmethod.
 
-    It then runs inside the class atomic, on the class's loop, like any async hook.
+    It then runs inside the class atomic, on the class's loop, like any async hook. Returns
+    what puts the user's class back as it was (None when nothing was replaced): the end of
+    the run calls it.
     """
     bound = getattr(cls, name)
     if not inspect.iscoroutinefunction(bound):
-        return
+        return None
     func = bound.__func__
+    missing = object()
+    own = vars(cls).get(name, missing)
 
     def hook(klass: type) -> Any:
         return _run_class_hook(func, klass)
 
+    def undo() -> None:
+        if own is missing:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, own)
+
     hook.__name__ = name
     setattr(cls, name, classmethod(hook))
+    return undo
 
 
 #: The instance attribute that holds what the end of a test takes care of, from
@@ -120,6 +131,8 @@ class RunContext:
         self.watchdog = timeouts.Watchdog(self._end_run)
         self.diagnostics = TestDiagnostics(config.strict, config.asyncio_debug)
         self._class: type | None = None
+        #: What puts back the user classes whose async ``setUpTestData`` this run made sync.
+        self._class_hooks: list[Callable[[], None]] = []
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
         self._session: TestSession | None = None
@@ -161,6 +174,8 @@ class RunContext:
                 self.protection.uninstall()
         finally:
             _undo_end_test()
+            while self._class_hooks:
+                self._class_hooks.pop()()
 
     def before_test(self, test: unittest.TestCase) -> None:
         """Prepare one test; runs before its class set-up, right before the test itself."""
@@ -200,7 +215,9 @@ class RunContext:
         self._async_phases = testcase.has_async_phases(cls)
         self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
         if issubclass(cls, TestCase):
-            _make_class_hook_sync(cls, "setUpTestData")
+            undo = _make_class_hook_sync(cls, "setUpTestData")
+            if undo is not None:
+                self._class_hooks.append(undo)
         config = self.config
         self._rollback_aliases = None
         if testcase.needs_own_rollback(test) and not config.compat:

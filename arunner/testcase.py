@@ -57,7 +57,7 @@ def is_coroutine_method(test: unittest.TestCase) -> bool:
 
 def method_function(test: unittest.TestCase) -> Any:
     """The function of the test's method, as its class defines it (None when it has none)."""
-    return getattr(type(test), test._testMethodName, None)
+    return getattr(type(test), inventory.test_method_name(test), None)
 
 
 def is_coroutine_function(function: Any) -> bool:
@@ -167,7 +167,7 @@ class PhaseHooks:
         rollback_aliases: frozenset[str] | None,
     ) -> None:
         self.test = test
-        self.method = getattr(test, test._testMethodName)
+        self.method = getattr(test, inventory.test_method_name(test))
         self.coroutine_method = coroutine_method
         self.opener = opener
         self.rollback_aliases = rollback_aliases
@@ -187,7 +187,7 @@ class PhaseHooks:
         if self._class.lacks_async_cleanup:
             attributes["addAsyncCleanup"] = self.addAsyncCleanup
             added += ("addAsyncCleanup",)
-        name = test._testMethodName
+        name = inventory.test_method_name(test)
         if self._class.django and self.coroutine_method and name not in attributes:
             attributes[name] = _as_django_wraps(self.method)
             added += (name,)

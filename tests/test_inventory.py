@@ -12,6 +12,7 @@ import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.current_thread_executor import CurrentThreadExecutor
 from asgiref.local import Local
 from asgiref.sync import (
     AsyncToSync,
@@ -292,3 +293,55 @@ class ErrorHolder(SimpleTestCase):
         result = unittest.TestResult()
         result.addSkip(holder, "whole class")
         self.assertEqual(result.skipped, [(holder, "whole class")])
+
+
+class NamesArunnerReads(SimpleTestCase):
+    def test_test_method_name(self):
+        class Probe(unittest.TestCase):
+            def test_it(self):
+                pass
+
+        self.assertEqual(inventory.test_method_name(Probe("test_it")), "test_it")
+
+    def test_a_module_that_does_not_import_becomes_the_failed_test(self):
+        suite = unittest.defaultTestLoader.loadTestsFromName("arunner_no_such_module_xyz")
+        (test,) = list(suite)
+        self.assertIsInstance(test, inventory.FAILED_TEST)
+        self.assertTrue(test.id().startswith(inventory.FAILED_TEST_PREFIX))
+        self.assertEqual(
+            test.id().removeprefix(inventory.FAILED_TEST_PREFIX), "arunner_no_such_module_xyz"
+        )
+
+    def test_the_sync_caller_executor_is_set_inside_async_to_sync_only(self):
+        async def inside():
+            return inventory.sync_caller_executor()
+
+        self.assertIsNone(inventory.sync_caller_executor())
+        self.assertIsInstance(async_to_sync(inside)(), CurrentThreadExecutor)
+
+    def test_parallel_initargs_are_what_django_passes_its_worker_initializer(self):
+        parameters = list(inspect.signature(django_runner.ParallelTestSuite.init_worker).parameters)
+        self.assertEqual(parameters, ["counter", *inventory.PARALLEL_INITARGS])
+        source = _source(django_runner.ParallelTestSuite.run)
+        expected = ["counter"] + [
+            f"self.{name}.__func__" if name == "process_setup" else f"self.{name}"
+            for name in inventory.PARALLEL_INITARGS
+        ]
+        listed = source.split("initargs=[", 1)[1].split("]", 1)[0]
+        self.assertEqual([part.strip() for part in listed.split(",") if part.strip()], expected)
+        suite = django_runner.ParallelTestSuite([], 2)
+        self.assertEqual(len(inventory.parallel_initargs(suite)), len(inventory.PARALLEL_INITARGS))
+
+
+class WhatArunnerReplaces(SimpleTestCase):
+    def test_every_replaced_attribute_exists(self):
+        for item in (*inventory.REPLACED_GLOBALLY, *inventory.REPLACED_PER_INSTANCE):
+            with self.subTest(item.name):
+                self.assertTrue(hasattr(item.owner, item.name), item)
+                self.assertIn(item.until, ("test", "run", "process"))
+
+    def test_inside_a_run_the_run_wide_replacements_are_in_place(self):
+        # This test runs under arunner: its run has installed them.
+        replaced = inventory.replaced_now()
+        for name in ("Thread.start", "TestCase.doCleanups", "BaseDatabaseWrapper.connect"):
+            self.assertIn(name, replaced)
