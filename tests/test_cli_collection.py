@@ -125,9 +125,9 @@ class ContinueOnCollectionErrors(SimpleTestCase):
         bad = {"ARUNNER_CONTINUE_ON_COLLECTION_ERRORS": "maybe"}
         run = project.run(env=bad)
         self.assertEqual(run.code, 2, run.output)
-        self.assertIn("'--continue-on-collection-errors': 'maybe' is not a valid", run.output)
+        self.assertIn("ARUNNER_CONTINUE_ON_COLLECTION_ERRORS: 'maybe' is not a valid", run.output)
         run = project.run(command="manage.py", env=bad)
-        self.assertNotEqual(run.code, 0, run.output)
+        self.assertEqual(run.code, 2, run.output)
         self.assertIn("ARUNNER_CONTINUE_ON_COLLECTION_ERRORS: 'maybe' is not a valid", run.output)
 
     def test_last_failed_reruns_the_module_that_did_not_import(self):
