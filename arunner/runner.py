@@ -186,6 +186,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
             old_config = super().setup_databases(**kwargs)
         except BaseException:
             if not self.keepdb:
+                if self._stopper is not None:
+                    self._stopper.defer()
                 testdbs.drop(self._planned)
             raise
         if self.keepdb:

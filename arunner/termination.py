@@ -103,9 +103,9 @@ class Stopper:
         """One signal arrived (condition held)."""
         self._seen[signum] = self._seen.get(signum, 0) + 1
         if self.now is not None:
-            if not self._deferred:
-                self._raised.clear()  # raise again: a test swallowed the first one
-            return  # in the teardown: let it finish (SIGKILL still can stop it)
+            if self.soft_stop is not None and not self._deferred:
+                self._raised.clear()  # tests run: raise again, a test swallowed the first one
+            return  # cleaning up: let it finish (SIGKILL still can stop it)
         if self._deferred:
             self.now = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
             self._raised.set()  # noted: the run says so and exits when the teardown is done
@@ -162,8 +162,8 @@ class Stopper:
             raise now
 
     def defer(self) -> None:
-        """From now on (the teardown) a signal is noted, not raised: it would only cut short
-        what stopping does."""
+        """From now on (the teardown, the drop of a half-made database) a signal is noted,
+        not raised: it would only cut short what stopping does."""
         with self._condition:
             self._deferred = True
 

@@ -105,18 +105,14 @@ def _marked(connection: BaseDatabaseWrapper, name: str) -> bool | None:
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                 name,
             )
-        elif connection.vendor == "mysql":  # MySQL has no schema comments: no mark
+        elif connection.vendor == "mysql":  # MariaDB; MySQL has no schema comment: fails
             rows = dbinterrupt.admin_query(
                 connection,
                 "SELECT schema_comment FROM information_schema.schemata WHERE schema_name = %s",
                 name,
             )
         elif connection.vendor == "sqlite":
-            if not os.path.exists(name):
-                return None
-            with contextlib.closing(sqlite3.connect(name)) as db:
-                rows = db.execute("PRAGMA application_id").fetchall()
-            return bool(rows) and rows[0][0] == SQLITE_MARK
+            return _sqlite_marked(name)
         else:
             return None
     except Exception:
@@ -124,6 +120,18 @@ def _marked(connection: BaseDatabaseWrapper, name: str) -> bool | None:
     if not rows:
         return None
     return rows[0][0] == MARK
+
+
+def _sqlite_marked(name: str) -> bool | None:
+    """A file that cannot be read (a clone whose copy was cut short) is not complete."""
+    if not os.path.exists(name):
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(name)) as db:
+            rows = db.execute("PRAGMA application_id").fetchall()
+    except sqlite3.Error:
+        return False
+    return bool(rows) and rows[0][0] == SQLITE_MARK
 
 
 def _mark(connection: BaseDatabaseWrapper, name: str) -> None:
