@@ -246,6 +246,8 @@ class LiveResult(ArunnerResult):
             self._status(test.id())
 
     def stopTest(self, test: Any) -> None:
+        if self._live and self.buffer:
+            self._clear()  # unittest writes a failing test's captured output now, unwrapped
         super().stopTest(test)
         if self._live:
             self._done += 1

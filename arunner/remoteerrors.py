@@ -41,12 +41,23 @@ def _pickles(obj: Any) -> bool:
     return True
 
 
+class _Text:
+    """The traceback text of ``err``, made when it is pickled: when the test's events are
+    sent, after the notes arunner adds to a failure at the test's end."""
+
+    def __init__(self, err: Any) -> None:
+        self.err = err
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return str, (describe_error(self.err)[2],)
+
+
 def portable(err: Any, test: Any) -> Any:
     """``err`` (an exc_info tuple) as it can be sent: no traceback, its text on the value."""
     exctype, value, tb = err
     if tb is None or value is None:
         return err
-    text = describe_error(err)[2]
+    text = _Text(err)
     if not (_pickles(exctype) and _pickles(value)):
         failure = issubclass(exctype, getattr(test, "failureException", AssertionError))
         exctype = WorkerFailure if failure else WorkerError

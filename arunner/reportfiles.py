@@ -26,6 +26,12 @@ def check(given: str, flag: str) -> Path | None:
     path = Path(given)
     directory = path.parent
     created = None
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            raise ConfigurationError(
+                f"{flag} {given}: {ancestor} is a file, not a directory",
+                hint=f"give {flag} a path in a directory you can write to",
+            )
     if not directory.is_dir():
         created = _missing_ancestor(directory)
         try:

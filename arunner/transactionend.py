@@ -50,8 +50,9 @@ class TransactionEndedError(DatabaseError):
 
 
 class StatementWatch:
-    """An execute wrapper on the test thread's own connections: records the statements that
-    end a transaction while a test holds one, per alias, until the test's end takes them."""
+    """An execute wrapper on the test thread's own connections: records, per alias, until the
+    test's end takes it, whether a statement ran while a test held a transaction (on
+    PostgreSQL and MariaDB that began it on the server) and the first that ended it."""
 
     active: ClassVar[StatementWatch | None] = None
 
@@ -59,6 +60,7 @@ class StatementWatch:
         self.aliases = sorted(aliases)
         #: Per alias: the statement that ended the test's transaction, and where it ran.
         self.seen: dict[str, tuple[str, str]] = {}
+        self.began: set[str] = set()
 
     def install(self) -> None:
         for alias in self.aliases:
@@ -74,17 +76,22 @@ class StatementWatch:
             if self in wrappers:
                 wrappers.remove(self)
         self.seen.clear()
+        self.began.clear()
 
     def __call__(self, execute: Any, sql: Any, params: Any, many: bool, context: dict) -> Any:
-        match = _ENDS.match(sql) if isinstance(sql, str) else None
-        if match is not None:
-            connection = context["connection"]
-            if inventory.in_test_atomic(connection):
+        connection = context["connection"]
+        if inventory.in_test_atomic(connection):
+            self.began.add(connection.alias)
+            match = _ENDS.match(sql) if isinstance(sql, str) else None
+            if match is not None:
                 self.seen.setdefault(connection.alias, (match.group(1).upper(), _caller()))
         return execute(sql, params, many, context)
 
-    def take(self, alias: str) -> tuple[str, str] | None:
-        return self.seen.pop(alias, None)
+    def take(self, alias: str) -> tuple[tuple[str, str] | None, bool]:
+        """The statement that ended the transaction on ``alias``, and whether one ran."""
+        began = alias in self.began
+        self.began.discard(alias)
+        return self.seen.pop(alias, None), began
 
 
 def _caller() -> str:
@@ -98,6 +105,13 @@ def _caller() -> str:
             return f" at {frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return ""
+
+
+def _began(connection: BaseDatabaseWrapper, statement_ran: bool) -> bool:
+    """Whether the server has the transaction: SQLite's begins with Django's ``BEGIN``; on
+    PostgreSQL and MariaDB it begins with the first statement (a savepoint of a nested atomic
+    block, or one the test ran), and a test that ran none never began it."""
+    return connection.vendor == "sqlite" or statement_ran or any(connection.savepoint_ids)
 
 
 def driver_in_transaction(connection: BaseDatabaseWrapper) -> bool | None:
@@ -132,14 +146,16 @@ def check(test: Any, connection: BaseDatabaseWrapper) -> None:
     """Raise ``TransactionEndedError`` when ``test`` ended the transaction it holds on
     ``connection``, after opening a new one."""
     watch = StatementWatch.active
-    statement = watch.take(connection.alias) if watch is not None else None
+    statement, began = watch.take(connection.alias) if watch is not None else (None, False)
     if (
         connection.connection is None
         or connection.closed_in_transaction  # closed under --compat: Django says so itself
         or not inventory.in_test_atomic(connection)
     ):
         return
-    if statement is None and driver_in_transaction(connection) is not False:
+    if statement is None and not (
+        _began(connection, began) and driver_in_transaction(connection) is False
+    ):
         return
     restore(connection)
     raise TransactionEndedError(_message(test, connection.alias, statement))

@@ -26,7 +26,7 @@ BAD_INPUT = (
     (["--timeout", "-5"], {}, "--timeout: '-5' is not a valid value (must not be negative)"),
     (["--timeout", "abc"], {}, "--timeout: 'abc' is not a valid value"),
     (["--durations", "-3"], {}, "--durations: -3 is not a valid value (must not be negative)"),
-    (["--junit-xml", "manage.py/r.xml"], {}, "--junit-xml manage.py/r.xml: cannot create the"),
+    (["--junit-xml", "manage.py/r.xml"], {}, "--junit-xml manage.py/r.xml: manage.py is a file, "),
     (["--durations-file", "manage.py/d.json"], {}, "--durations-file manage.py/d.json: "),
     (["-k", "nothing_matches"], {}, "-k '*nothing_matches*' selects no test"),
     (["--tag", "no_such_tag"], {}, "--tag 'no_such_tag' selects no test"),

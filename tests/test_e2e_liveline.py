@@ -51,3 +51,31 @@ class LiveLine(SimpleTestCase):
                     self.assertTrue(teardown, output)
                     self.assertTrue(all(line.startswith("Destroying") for line in teardown))
                     self.assertEqual(shown[-2:], ["2 passed, 0 failed, 0 skipped", ""])
+                    left = [line for line in shown if re.match(r"\[\d+/\d+\] ", line)]
+                    self.assertEqual(left, [], output)  # no live line left in the scrollback
+
+
+FAILS_NOISILY = """
+from django.test import SimpleTestCase
+
+
+class Noisy(SimpleTestCase):
+    def test_fails_noisily(self):
+        print("captured line")
+        self.fail("boom")
+"""
+
+
+class LiveLineWithBuffer(SimpleTestCase):
+    def test_the_captured_output_of_a_failure_starts_on_a_clean_line(self):
+        with Project({"test_noisy": FAILS_NOISILY}) as project:
+            for command in ("arunner", "manage"):
+                with self.subTest(command=command):
+                    code, output = run_on_terminal(project, "--no-color", "-b", command=command)
+                    self.assertEqual(code, 1, output)
+                    lines = ANSI.sub("", output.replace("\r\n", "\n")).split("\n")
+                    shown = [line.rsplit("\r", 1)[-1] for line in lines]
+                    self.assertEqual(shown.count("Stdout:"), 2, output)  # at once, and at the end
+                    self.assertEqual(shown.count("captured line"), 2, output)
+                    left = [line for line in shown if re.match(r"\[\d+/\d+\] ", line)]
+                    self.assertEqual(left, [], output)  # no live line left in the scrollback
