@@ -17,10 +17,10 @@ import pickle
 from collections.abc import Iterator
 from typing import Any
 
-from .reports import WORKER_TEXT, describe_error
+from .reports import describe_error
 
 #: The attribute of a worker's exception that holds its formatted traceback.
-TEXT = WORKER_TEXT
+TEXT = "arunner_worker_traceback"
 
 __unittest = True
 

@@ -240,11 +240,6 @@ class _Tee:
 
 _RANK = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
 
-#: The attribute of a ``--parallel`` worker's exception that holds its formatted traceback
-#: (``arunner.remoteerrors``): the worker formats it when the failure is reported, so a
-#: problem that joins the failure later is added to it too.
-WORKER_TEXT = "arunner_worker_traceback"
-
 
 class _Problems:
     """What the running test's result events have said against it so far: made by the first
@@ -277,9 +272,6 @@ class _Problems:
         assert self.failure is not None
         raised, index = self.failure
         raised.add_note(note)
-        text = getattr(raised, WORKER_TEXT, None)
-        if isinstance(text, str):  # a --parallel worker sends this text, made already
-            setattr(raised, WORKER_TEXT, f"{text}{note}\n")
         problem = self.problems[index]
         self.problems[index] = replace(problem, text=f"{problem.text}{note}\n")
         if self.entry is not None:
