@@ -228,22 +228,12 @@ def report(
     """Warn about cancelled leftovers (an error with ``--strict-tasks``); raise for what
     could not be stopped where the running test's isolation is at stake, warn otherwise."""
     if cancelled and not strict:
-        lines = "\n".join(f"  - {item}" for item in cancelled)
-        warnings.warn(
-            LeftoverTaskWarning(
-                f"{test_id} returned while these were still running; arunner waited "
-                f"{grace:g}s, then cancelled them:\n{lines}"
-            ),
-            stacklevel=1,
-        )
+        _warn(test_id, f"arunner waited {grace:g}s, then cancelled them", cancelled)
     if stuck and not escapes.running_test_at_stake():
-        lines = "\n".join(f"  - {item}" for item in stuck)
-        warnings.warn(
-            LeftoverTaskWarning(
-                f"{test_id} returned while these were still running; arunner waited "
-                f"{grace:g}s and could not stop them, so they go on after the test:\n{lines}"
-            ),
-            stacklevel=1,
+        _warn(
+            test_id,
+            f"arunner waited {grace:g}s and could not stop them, so they go on after the test",
+            stuck,
         )
         stuck = []
     failing = [("could not be stopped", stuck)]
@@ -260,3 +250,11 @@ def report(
             "the rollback are refused; await it in the test or give it more time "
             "(--task-grace).\n" + "\n".join(sections)
         )
+
+
+def _warn(test_id: str, what: str, items: list[Started]) -> None:
+    lines = "\n".join(f"  - {item}" for item in items)
+    warnings.warn(
+        LeftoverTaskWarning(f"{test_id} returned while these were still running; {what}:\n{lines}"),
+        stacklevel=1,
+    )
