@@ -423,11 +423,25 @@ def _let_go(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]]) -> 
 
 
 def _spin(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], seconds: float) -> None:
-    """Run ``loop`` until ``tasks`` are done or ``seconds`` have passed. Not
-    ``run_until_complete``: a phase that ends stops the loop, which would end that early."""
+    """Run ``loop`` until ``tasks`` are done (the last one to end stops it) or ``seconds``
+    have passed. Not ``run_until_complete``: a phase that ends stops the loop too, which
+    would end that early, so the loop runs again until one of the two is true."""
+    pending = [task for task in tasks if not task.done()]
+    if not pending:
+        return
+
+    def stop_when_all_done(_: asyncio.Task[Any]) -> None:
+        if all(task.done() for task in pending):
+            loop.stop()
+
+    for task in pending:
+        task.add_done_callback(stop_when_all_done)
     deadline = time.monotonic() + seconds
-    while any(not task.done() for task in tasks) and time.monotonic() < deadline:
-        handle = loop.call_later(0.05, loop.stop)
+    while any(not task.done() for task in pending):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        handle = loop.call_later(remaining, loop.stop)
         try:
             loop.run_forever()
         finally:
