@@ -6,7 +6,7 @@ import re
 
 from django.test import SimpleTestCase
 
-from tests.databases import BACKEND, skip_missing
+from tests.databases import BACKEND
 from tests.e2e import MODELS, Project
 
 #: Like ``django.contrib.postgres``'s receivers: it looks the connection's alias up, and
@@ -156,7 +156,7 @@ class ProjectsWithReceivers(SimpleTestCase):
 
     def test_django_contrib_postgres(self):
         if BACKEND != "postgres":
-            skip_missing(self, "django.contrib.postgres needs PostgreSQL")
+            self.skipTest("django.contrib.postgres needs PostgreSQL (ARUNNER_TEST_DB=postgres)")
         with Project({"test_contrib": CONTRIB_POSTGRES_TESTS}) as project:
             project.write(
                 "e2eproject/contrib.py",
