@@ -179,8 +179,9 @@ class RemoteResult(ReportRecorder, RemoteTestResult):
             finally:
                 self._holder = None
             return
-        if test is not self._running:
-            self._position += 1  # skipped before it started
+        if self._running is None:
+            # Skipped before it started; a subtest's skip comes while its test runs.
+            self._position += 1
         super().addSkip(test, reason)
 
     def __getstate__(self) -> dict[str, Any]:
