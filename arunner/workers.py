@@ -182,8 +182,9 @@ class RemoteResult(ReportRecorder, PortableErrors, RemoteTestResult):
             finally:
                 self._holder = None
             return
-        if test is not self._running:
-            self._position += 1  # skipped before it started
+        if self._running is None:
+            # Skipped before it started; a subtest's skip comes while its test runs.
+            self._position += 1
         super().addSkip(test, reason)
 
     @property
