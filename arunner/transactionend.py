@@ -41,6 +41,9 @@ _NOT_THE_CALLER = ("django.", "asgiref.", "arunner.", "contextlib", "concurrent.
 
 _ENDS = re.compile(r"\s*(COMMIT|ROLLBACK(?!\s+TO\b)|END|ABORT)\b", re.I)
 
+#: Savepoint statements (Django's atomic blocks): on MariaDB they start no transaction.
+_SAVEPOINT = re.compile(r"\s*(SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO)\b", re.I)
+
 #: Driver transaction status "idle" (no transaction), the same in psycopg 2 and 3.
 _PG_IDLE = 0
 
@@ -81,7 +84,8 @@ class StatementWatch:
     def __call__(self, execute: Any, sql: Any, params: Any, many: bool, context: dict) -> Any:
         connection = context["connection"]
         if inventory.in_test_atomic(connection):
-            self.began.add(connection.alias)
+            if not (isinstance(sql, str) and _SAVEPOINT.match(sql)):
+                self.began.add(connection.alias)
             match = _ENDS.match(sql) if isinstance(sql, str) else None
             if match is not None:
                 self.seen.setdefault(connection.alias, (match.group(1).upper(), _caller()))
@@ -109,9 +113,14 @@ def _caller() -> str:
 
 def _began(connection: BaseDatabaseWrapper, statement_ran: bool) -> bool:
     """Whether the server has the transaction: SQLite's begins with Django's ``BEGIN``; on
-    PostgreSQL and MariaDB it begins with the first statement (a savepoint of a nested atomic
-    block, or one the test ran), and a test that ran none never began it."""
-    return connection.vendor == "sqlite" or statement_ran or any(connection.savepoint_ids)
+    PostgreSQL with the first statement (a savepoint of an atomic block, or one the test
+    ran); on MariaDB with the first statement the test ran (``statement_ran``: not a
+    savepoint, which there starts none). A test that ran none never began it."""
+    if connection.vendor == "sqlite":
+        return True
+    if connection.vendor == "postgresql":
+        return statement_ran or any(connection.savepoint_ids)
+    return statement_ran
 
 
 def driver_in_transaction(connection: BaseDatabaseWrapper) -> bool | None:
