@@ -43,7 +43,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.utils import DatabaseError
 
-from . import inventory, sqlkind, transactionend
+from . import executewrappers, inventory, sqlkind, transactionend
 from .loop import OWNER
 from .options import DB_THREAD_MODES, OptionError
 from .route import RouteSession
@@ -316,8 +316,7 @@ class ThreadGuard:
             return
         else:
             hook = self._refuse_writes
-        if hook not in connection.execute_wrappers:
-            connection.execute_wrappers.append(hook)
+        executewrappers.add(connection, hook)
 
     def _refuse(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
         """On a connection a worker thread opened: nothing runs while a test needs a rollback."""

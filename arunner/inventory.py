@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from asgiref.local import _rehome
 from asgiref.local import _Storage as _LocalStorage
 from asgiref.sync import AsyncToSync
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import TestCase, TransactionTestCase
 from django.test import runner as django_runner
@@ -228,6 +228,12 @@ def parallel_initargs(suite: Any) -> list[Any]:
     ]
 
 
+#: Where Django applies a connection's execute wrappers, as
+#: ``reversed(connection.execute_wrappers)``: ``executewrappers`` adds arunner's to what that
+#: ``reversed`` yields, outside the list's items (a behavioural canary guards it).
+EXECUTE_WRAPPERS_APPLIED = "django.db.backends.utils.CursorWrapper._execute_with_wrappers"
+
+
 # --- What arunner replaces ----------------------------------------------------------------
 
 
@@ -306,6 +312,12 @@ REPLACED_PER_INSTANCE: tuple[Replaced, ...] = (
     ),
     Replaced(BaseDatabaseWrapper, "close", "isolation: refused inside a test's transaction", "run"),
     Replaced(connections, "_connections", "route: lookups from worker threads", "test"),
+    Replaced(
+        connection,
+        "execute_wrappers",
+        "executewrappers: a list that keeps arunner's wrappers out of the project's sight",
+        "run",
+    ),
     *(
         Replaced(
             BaseDatabaseWrapper, name, "route: worker threads share the test's connection", "test"

@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 
-from . import inventory
+from . import executewrappers, inventory
 from .unitlock import ConnectionWaitTimeout, UnitLock
 
 __unittest = True
@@ -122,12 +122,11 @@ class RoutedConnection:
         for name, hook in hooks.items():
             self._replaced[name] = wrapper.__dict__.get(name, _ABSENT)
             setattr(wrapper, name, hook)
-        wrapper.execute_wrappers.append(self._statement)
+        executewrappers.add(wrapper, self._statement)
 
     def uninstall(self) -> None:
         wrapper = self.wrapper
-        with suppress(ValueError):
-            wrapper.execute_wrappers.remove(self._statement)
+        executewrappers.remove(wrapper, self._statement)
         for name, previous in self._replaced.items():
             if previous is _ABSENT:
                 wrapper.__dict__.pop(name, None)

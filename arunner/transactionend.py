@@ -33,7 +33,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 
-from . import inventory
+from . import executewrappers, inventory
 
 __unittest = True
 
@@ -67,17 +67,13 @@ class StatementWatch:
 
     def install(self) -> None:
         for alias in self.aliases:
-            wrappers = connections[alias].execute_wrappers
-            if self not in wrappers:
-                wrappers.insert(0, self)
+            executewrappers.add(connections[alias], self, outermost=True)
         StatementWatch.active = self
 
     def uninstall(self) -> None:
         StatementWatch.active = None
         for alias in self.aliases:
-            wrappers = connections[alias].execute_wrappers
-            if self in wrappers:
-                wrappers.remove(self)
+            executewrappers.remove(connections[alias], self)
         self.seen.clear()
         self.began.clear()
 

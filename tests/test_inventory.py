@@ -19,11 +19,12 @@ from asgiref.sync import (
     SyncToAsync,
     async_to_sync,
 )
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.db.backends.utils import CursorWrapper
 from django.test import SimpleTestCase, TestCase
 from django.test import runner as django_runner
 
-from arunner import inventory
+from arunner import executewrappers, inventory
 
 
 class AsyncioPrivates(SimpleTestCase):
@@ -200,6 +201,47 @@ class DjangoPrivates(TestCase):
         self.assertIn("_from_testcase", inspect.getsource(TestCase._enter_atomics))
 
 
+class HiddenExecuteWrappers(TestCase):
+    """``executewrappers`` relies on Django applying ``reversed(execute_wrappers)``."""
+
+    def test_django_applies_the_hidden_wrappers_outside_the_projects(self):
+        calls = []
+
+        def hidden(execute, sql, params, many, context):
+            calls.append(("hidden", sql))
+            return execute(sql, params, many, context)
+
+        def project(execute, sql, params, many, context):
+            calls.append(("project", sql))
+            return execute(sql, params, many, context)
+
+        executewrappers.add(connection, hidden)
+        try:
+            with connection.execute_wrapper(project):
+                self.assertEqual(connection.execute_wrappers, [project])
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+        finally:
+            executewrappers.remove(connection, hidden)
+        self.assertEqual(calls, [("hidden", "SELECT 1"), ("project", "SELECT 1")])
+        self.assertIn("_execute_with_wrappers", inventory.EXECUTE_WRAPPERS_APPLIED)
+        self.assertIn(
+            "reversed(self.db.execute_wrappers)", _source(CursorWrapper._execute_with_wrappers)
+        )
+
+    def test_the_last_removal_gives_back_a_plain_list(self):
+        def hidden(execute, sql, params, many, context):
+            return execute(sql, params, many, context)
+
+        fresh = connections.create_connection("default")
+        executewrappers.add(fresh, hidden)
+        executewrappers.add(fresh, hidden)
+        self.assertEqual(fresh.execute_wrappers, [])
+        self.assertEqual(list(reversed(fresh.execute_wrappers)), [hidden])
+        executewrappers.remove(fresh, hidden)
+        self.assertIs(type(fresh.execute_wrappers), list)
+
+
 class CleanupCount(SimpleTestCase):
     def test_cleanup_count_reads_registered_cleanups(self):
         before = inventory.cleanup_count(self)
@@ -211,8 +253,6 @@ class RoutePrivates(SimpleTestCase):
     """The names route mode touches (``arunner.route``)."""
 
     def test_connection_storage_backs_connection_lookups(self):
-        from django.db import connections
-
         storage = inventory.connection_storage(connections)
         self.assertIn("getattr(self._connections, alias)", _source(type(connections).__getitem__))
         self.assertIn("hasattr(self._connections, alias)", _source(type(connections).all))
