@@ -114,6 +114,17 @@ INTENDED_DIFFERENCES: dict[tuple[str, str], str] = {
     },
 }
 
+# Tests whose outcome depends on how busy the machine is: each times its own code and asserts
+# a ratio of elapsed times. Under --all both runners share two cores with a parallel worker,
+# and such a test fails now and then under either one. A difference in one of these (or its
+# subtests) is listed as allowed, not as a difference between the runners.
+LOAD_DEPENDENT: dict[str, str] = {
+    "serializers.test_deserialization.TestDeserializer.test_crafted_xml_performance": (
+        "asserts that deserialising grows at most twice as fast as its input, by timing "
+        "it; a busy machine fails it under either runner"
+    ),
+}
+
 CATEGORIES: tuple[str, ...] = (
     "failed",
     "errored",
@@ -681,8 +692,11 @@ def misreported_skips(a: RunResult, b: RunResult) -> str | None:
     """
     counted = a.summary_counts.get("skipped", 0), b.summary_counts.get("skipped", 0)
     parsed = len(a.ids("skipped")), len(b.ids("skipped"))
-    b_wrong = b.ran is not None and parsed[1] != counted[1]  # an unfinished B has no count
-    if a.ran is None or parsed[0] == counted[0] or b_wrong:
+    # B's skip lines, repeats included (a test's skipped subtests), must add up to its count;
+    # an unfinished B has no count.
+    b_lines = sum(1 for _, category, _ in b.events if category == "skipped")
+    b_wrong = b.ran is not None and b_lines != counted[1]
+    if a.ran is None or counted[0] - parsed[0] <= counted[1] - parsed[1] or b_wrong:
         return None
     return (
         f"A prints {parsed[0]} distinct skipped tests for the {counted[0]} skips it counts "
@@ -690,6 +704,11 @@ def misreported_skips(a: RunResult, b: RunResult) -> str | None:
         "skip, and the later results of its class, of the test before it on Python 3.12+, "
         "where such a test never starts; this class's outcomes are the same in both runs"
     )
+
+
+def base_test_id(test_id: str) -> str:
+    """The test a subtest's result belongs to (its id without the subtest description)."""
+    return test_id.split(" ", 1)[0]
 
 
 def class_of(test_id: str) -> str:
@@ -744,7 +763,9 @@ def compare(a: RunResult, b: RunResult) -> tuple[list[str], list[str]]:
     shifted: list[str] = []
 
     def add(category: str, test_id: str, text: str) -> None:
-        reason = INTENDED_DIFFERENCES.get((category, test_id))
+        reason = INTENDED_DIFFERENCES.get((category, test_id)) or LOAD_DEPENDENT.get(
+            base_test_id(test_id)
+        )
         if reason is None and class_of(test_id) in agreeing:
             shifted.append(test_id)  # summed up below: one line each would be thousands
             return
