@@ -188,7 +188,7 @@ def _settings_error(module: str, source: str, exc: BaseException) -> Configurati
     )
 
 
-_SOURCES = {
+_SOURCES: dict[ParameterSource | None, str] = {
     ParameterSource.COMMANDLINE: "from --settings",
     ParameterSource.ENVIRONMENT: "from DJANGO_SETTINGS_MODULE",
     ParameterSource.DEFAULT_MAP: "from pyproject.toml",
@@ -205,7 +205,7 @@ def _setup(boot: click.Context, wants_help: bool) -> type:
         if wants_help:
             return AsyncDiscoverRunner
         raise ConfigurationError("no settings module found", hint=SETTINGS_HINT)
-    source = _SOURCES.get(boot.get_parameter_source("settings"), "")  # type: ignore[arg-type]
+    source = _SOURCES.get(boot.get_parameter_source("settings"), "")
     os.environ["DJANGO_SETTINGS_MODULE"] = module
     import django
     from django.conf import settings

@@ -65,8 +65,8 @@ def _explain_label(label: str) -> tuple[str, BaseException | None]:
     for end in range(len(parts), 0, -1):
         module = ".".join(parts[:end])
         exc = _import(module)
-        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None
-        if missing and (module == exc.name or module.startswith(exc.name + ".")):  # type: ignore[union-attr]
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None and (module == missing or module.startswith(missing + ".")):
             continue
         if exc is not None:
             return describe_import_error(module, exc), exc

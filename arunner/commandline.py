@@ -14,13 +14,16 @@ import argparse
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from .errors import ConfigurationError
 from .options import BOOLEAN_VALUES
+
+if TYPE_CHECKING:
+    from django.test.runner import DiscoverRunner
 
 #: Section for the options of ``DiscoverRunner`` itself, added outside any argparse group.
 DJANGO_GROUP = "Django test options"
@@ -69,7 +72,7 @@ class RecordingParser(argparse.ArgumentParser):
         add_exclusive = container.add_mutually_exclusive_group
 
         def record(*args: Any, **kwargs: Any) -> argparse.Action:
-            action = add_argument(*args, **kwargs)
+            action: argparse.Action = add_argument(*args, **kwargs)
             self.recorded.append(Recorded(action, kwargs.get("action", "store"), title))
             return action
 
@@ -88,7 +91,7 @@ def record_arguments(add_arguments: Callable[[argparse.ArgumentParser], None]) -
     return parser.recorded
 
 
-class ArgparseType(click.ParamType):
+class ArgparseType(click.ParamType):  # type: ignore[type-arg, unused-ignore]  # generic from click 8.4; a subscript breaks click 8.1-8.3
     """Converts like argparse: ``type`` applies to strings only, then ``choices`` are checked."""
 
     def __init__(self, action: argparse.Action) -> None:
@@ -227,7 +230,7 @@ def to_click(recorded: Recorded, group: str) -> RunnerOption:
     )
 
 
-def runner_options(runner_class: type) -> list[RunnerOption]:
+def runner_options(runner_class: type[DiscoverRunner]) -> list[RunnerOption]:
     """Every option ``runner_class.add_arguments`` defines, grouped for ``--help``.
 
     Options added outside an argparse group are ``DiscoverRunner``'s, or the subclass's: the

@@ -65,7 +65,7 @@ def default_map(
     config: FileConfig, params: Iterable[click.Parameter], strict: bool = True
 ) -> dict[str, Any]:
     """The table as click's ``default_map``; an unknown key is an error when ``strict``."""
-    known = {p.config_key: p for p in params if getattr(p, "config_key", None)}  # type: ignore[attr-defined]
+    known = {p.config_key: p for p in params if getattr(p, "config_key", None)}  # type: ignore[attr-defined]  # arunner's own parameters (commandline.ConfigurableMixin)
     defaults: dict[str, Any] = {}
     for key, value in config.values.items():
         param = known.get(key)
@@ -80,7 +80,7 @@ def default_map(
             )
             raise ConfigurationError(f"{config.source}: unknown key {key!r}", hint=hint)
         try:
-            defaults[param.name] = param.from_config(value)  # type: ignore[attr-defined]
+            defaults[param.name] = param.from_config(value)  # type: ignore[attr-defined]  # one of arunner's own parameters, as above
         except ValueError as exc:
             raise ConfigurationError(f"{config.source}: {key} = {value!r}: {exc}") from exc
     return defaults

@@ -20,7 +20,7 @@ def remember_session(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
     """``connection_created`` receiver: note the server's id for the session now, on the
     connection's own thread; mysqlclient refuses to tell it to another thread later."""
     if connection.vendor == "mysql":
-        connection.arunner_session_id = connection.connection.thread_id()  # type: ignore[attr-defined]
+        connection.arunner_session_id = connection.connection.thread_id()
 
 
 def cancel_query(connection: BaseDatabaseWrapper) -> None:
@@ -138,8 +138,9 @@ def _mysql(
         cursor = admin.cursor()
         cursor.execute(sql, params or None)
         rows = list(cursor.fetchall()) if cursor.description else []
-        for row in rows if then is not None else ():
-            cursor.execute(then.format(int(row[0])))
+        if then is not None:
+            for row in rows:
+                cursor.execute(then.format(int(row[0])))
         return rows
     finally:
         admin.close()

@@ -78,8 +78,10 @@ class Durations:
 
     def _previous(self) -> dict[str, float]:
         """What the file already holds, so shards sharing it keep each other's entries."""
+        if self.path is None:
+            return {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+            data = json.loads(self.path.read_text(encoding="utf-8"))
             return {str(k): float(v) for k, v in data["durations"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}

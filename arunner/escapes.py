@@ -36,6 +36,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from django.db import connections
@@ -107,8 +108,8 @@ def refuse_strays(threads: list[threading.Thread]) -> None:
             )
         original(self)
 
-    ensure_connection.arunner_strays = True  # type: ignore[attr-defined]
-    BaseDatabaseWrapper.ensure_connection = ensure_connection  # type: ignore[method-assign]
+    ensure_connection.arunner_strays = True  # type: ignore[attr-defined]  # a mark on the wrapper: installed once
+    BaseDatabaseWrapper.ensure_connection = ensure_connection
 
 
 class Scope:
@@ -318,7 +319,7 @@ class ThreadGuard:
             hook = self._refuse_writes
         executewrappers.add(connection, hook)
 
-    def _refuse(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
+    def _refuse(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         """On a connection a worker thread opened: nothing runs while a test needs a rollback."""
         scope = self.scope
         if scope.open or _backend_read(sql):
@@ -329,7 +330,7 @@ class ThreadGuard:
             self._charge(scope, EscapedQueryError(message))
         raise EscapedQueryError(message)
 
-    def _refuse_writes(self, execute: Any, sql: str, params: Any, many: bool, context: dict) -> Any:
+    def _refuse_writes(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         """On another connection of the test's thread: reads pass, writes would commit."""
         scope = self.scope
         connection = context["connection"]
@@ -386,9 +387,9 @@ def _backend_read(sql: str) -> bool:
     through keeps the refusal, and its message, on the statement the code asked for."""
     if sqlkind.writes(sql):
         return False
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
-        module = frame.f_globals.get("__name__", "")
+        module: str = frame.f_globals.get("__name__", "")
         if module != "django.db.backends.utils" and not module.startswith("arunner."):
             return module.startswith("django.db.backends.")
         frame = frame.f_back
@@ -408,7 +409,7 @@ def _really_close(connection: BaseDatabaseWrapper) -> None:
     """Close, including a worker's connection to an in-memory SQLite test database, which
     ``close()`` keeps open (closing the last one would drop the database; the test's thread
     holds another)."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
         BaseDatabaseWrapper.close(connection)
     else:
         connection.close()

@@ -84,7 +84,7 @@ ISOLATED_ASYNCIO_SETUP = ("_setupAsyncioRunner", "_tearDownAsyncioRunner")
 #: ``TestSuite._handleClassSetUp``, the only place a suite runs ``setUpClass``; called once per
 #: test, so taken as it is rather than through a function of arunner's.
 handle_class_setup: Callable[[unittest.TestSuite, Any, Any], None] = (
-    unittest.TestSuite._handleClassSetUp  # type: ignore[attr-defined]
+    unittest.TestSuite._handleClassSetUp  # type: ignore[attr-defined]  # private unittest name, listed here
 )
 
 
@@ -128,7 +128,7 @@ def test_part(test: unittest.TestCase) -> Any:
 
 def cleanup_count(test: unittest.TestCase) -> int:
     """How many cleanups a test has registered (``TestCase._cleanups``)."""
-    return len(test._cleanups)  # type: ignore[attr-defined]
+    return len(test._cleanups)  # type: ignore[attr-defined]  # private unittest name, listed here
 
 
 def connection_storage(handler: Any) -> Any:
@@ -161,42 +161,43 @@ class TransactionPatches:
     """The route-mode replacements of the three names above, until ``undo``."""
 
     def __init__(self, enter: Callable[..., Any], exit: Callable[..., Any], mark: Any) -> None:
-        transaction.Atomic.__enter__ = enter  # type: ignore[method-assign]
-        transaction.Atomic.__exit__ = exit  # type: ignore[method-assign]
+        transaction.Atomic.__enter__ = enter
+        transaction.Atomic.__exit__ = exit
         transaction.mark_for_rollback_on_error = mark
 
     def undo(self) -> None:
-        transaction.Atomic.__enter__ = ATOMIC_ENTER  # type: ignore[method-assign]
-        transaction.Atomic.__exit__ = ATOMIC_EXIT  # type: ignore[method-assign]
+        transaction.Atomic.__enter__ = ATOMIC_ENTER
+        transaction.Atomic.__exit__ = ATOMIC_EXIT
         transaction.mark_for_rollback_on_error = MARK_FOR_ROLLBACK_ON_ERROR
 
 
 def drop_asyncio_test_context(test: unittest.IsolatedAsyncioTestCase) -> None:
     """Forget ``IsolatedAsyncioTestCase._asyncioTestContext`` (unpicklable; unused by arunner,
     whose session runs every phase in a context of its own)."""
-    test._asyncioTestContext = None  # type: ignore[attr-defined]
+    test._asyncioTestContext = None  # type: ignore[attr-defined]  # private unittest name, listed here
 
 
 def worker_number() -> int:
     """This ``--parallel`` worker's number (``django.test.runner._worker_id``), which names
     its database clones; a replacement worker must take the same one."""
-    return django_runner._worker_id  # type: ignore[attr-defined]
+    number: int = django_runner._worker_id
+    return number
 
 
 def error_holder(description: str) -> Any:
     """``unittest.suite._ErrorHolder``: the stand-in test a class- or module-level problem is
     reported against, as unittest and Django's ``ParallelTestSuite`` report it."""
-    return unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]
+    return unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]  # private unittest name, listed here
 
 
 def test_method_name(test: unittest.TestCase) -> str:
     """The name of the method a test instance runs (``TestCase._testMethodName``)."""
-    return test._testMethodName  # type: ignore[no-any-return]
+    return test._testMethodName
 
 
 #: ``unittest.loader._FailedTest``: the stand-in test unittest's loader makes for a module that
 #: does not import (its id is ``unittest.loader._FailedTest.<module>``).
-FAILED_TEST: type = unittest.loader._FailedTest  # type: ignore[attr-defined]
+FAILED_TEST: type[unittest.TestCase] = unittest.loader._FailedTest  # type: ignore[attr-defined]  # private unittest name, listed here
 FAILED_TEST_PREFIX = f"{FAILED_TEST.__module__}.{FAILED_TEST.__qualname__}."
 
 

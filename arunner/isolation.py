@@ -91,7 +91,7 @@ def _keep_test_connections(
             return
         original(self)
 
-    close_if_unusable_or_obsolete.arunner_original = original  # type: ignore[attr-defined]
+    close_if_unusable_or_obsolete.arunner_original = original  # type: ignore[attr-defined]  # a mark on the wrapper, to find what it wraps
     return close_if_unusable_or_obsolete
 
 
@@ -108,7 +108,7 @@ def _refuse_close_in_test(connection: BaseDatabaseWrapper) -> Callable[[], None]
             )
         original()
 
-    close.arunner_original = original  # type: ignore[attr-defined]
+    close.arunner_original = original  # type: ignore[attr-defined]  # a mark on the wrapper, to find what it wraps
     return close
 
 
@@ -124,23 +124,21 @@ class ConnectionProtection:
         self._closers: list[BaseDatabaseWrapper] = []
 
     def install(self) -> None:
-        BaseDatabaseWrapper.close_if_unusable_or_obsolete = _keep_test_connections(  # type: ignore[method-assign]
+        BaseDatabaseWrapper.close_if_unusable_or_obsolete = _keep_test_connections(
             BaseDatabaseWrapper.close_if_unusable_or_obsolete
         )
         if not self.refuse:
             return
         for alias in connections:
             connection = connections[alias]
-            connection.close = _refuse_close_in_test(connection)  # type: ignore[method-assign]
+            connection.close = _refuse_close_in_test(connection)
             self._closers.append(connection)
-        BaseDatabaseWrapper.connect = self._refuse_non_test(  # type: ignore[method-assign]
-            BaseDatabaseWrapper.connect
-        )
+        BaseDatabaseWrapper.connect = self._refuse_non_test(BaseDatabaseWrapper.connect)
 
     def uninstall(self) -> None:
         original = getattr(BaseDatabaseWrapper.connect, "arunner_original", None)
         if original is not None:
-            BaseDatabaseWrapper.connect = original  # type: ignore[method-assign]
+            BaseDatabaseWrapper.connect = original
         for connection in self._closers:
             if hasattr(connection.close, "arunner_original"):
                 del connection.close
@@ -148,7 +146,7 @@ class ConnectionProtection:
         patched = BaseDatabaseWrapper.close_if_unusable_or_obsolete
         original = getattr(patched, "arunner_original", None)
         if original is not None:
-            BaseDatabaseWrapper.close_if_unusable_or_obsolete = original  # type: ignore[method-assign]
+            BaseDatabaseWrapper.close_if_unusable_or_obsolete = original
 
     def _allowed(self, alias: str) -> bool:
         if alias in self.test_aliases or alias not in connections.settings:
@@ -170,7 +168,7 @@ class ConnectionProtection:
                 raise NoTestDatabaseError(protection._refusal(connection))
             original(connection)
 
-        connect.arunner_original = original  # type: ignore[attr-defined]
+        connect.arunner_original = original  # type: ignore[attr-defined]  # a mark on the wrapper, to find what it wraps
         return connect
 
     def _refusal(self, connection: BaseDatabaseWrapper) -> str:

@@ -24,13 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
+from types import FrameType
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from asgiref.sync import ThreadSensitiveContext
 
 from . import inventory
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 EXECUTORS = ("inline", "hop")
 
@@ -51,7 +53,7 @@ OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar("arunner_o
 
 def _caller_site(skip_modules: tuple[str, ...] = ("asyncio", "concurrent", "arunner")) -> str:
     """Where user code asked for a task or job: the first frame outside the machinery."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if not module.startswith(skip_modules) and not module.startswith("asgiref"):
@@ -110,7 +112,9 @@ class TrackingLoop(asyncio.AbstractEventLoop):
     def _forget_task(self, task: asyncio.Task[Any]) -> None:
         self.task_sites.pop(task, None)
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> Any:
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
+    ) -> asyncio.Future[T]:
         if isinstance(executor, InlineExecutor):
             # The call completes before this returns, so skip the concurrent Future and the
             # thread-safe wake-up a normal executor needs: awaiting the result costs no loop
@@ -122,12 +126,19 @@ class TrackingLoop(asyncio.AbstractEventLoop):
             return super().run_in_executor(executor, func, *args)
         # Unlike ``to_thread``, ``run_in_executor`` does not carry context variables into the
         # job; carrying them ties the job to the test that started it (``OWNER``).
-        job = functools.partial(contextvars.copy_context().run, func)
+        run: Callable[..., T] = contextvars.copy_context().run
+        # (cast: mypy cannot see that the partial takes what ``func`` takes)
+        job = cast("Callable[[*Ts], T]", functools.partial(run, func))
         future = super().run_in_executor(executor, job, *args)
         self.jobs.append(TrackedJob(future, func, _caller_site()))
         return future
 
-    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_soon_threadsafe(
+        self,
+        callback: Any,
+        *args: *Ts,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
         if threading.get_ident() == self.owner_ident and callback == self.create_task and args:
             return self._create_task_here(args, context)
         return super().call_soon_threadsafe(callback, *args, context=context)
@@ -328,7 +339,8 @@ class Bridge:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the loop from the main thread and return its result."""
-        return self.wait(self.start(coro))  # type: ignore[no-any-return]
+        result: T = self.wait(self.start(coro))
+        return result
 
     def session_context(self, owner: object) -> contextvars.Context:
         """A copy of the loop's context in which ``OWNER`` is ``owner``: where a test session
@@ -340,7 +352,8 @@ class Bridge:
     def run_phase(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
         """Run one phase of a test session in ``context`` and return its result; the phase
         calls ``phase_over`` last."""
-        return self.wait(self.start(coro, context))  # type: ignore[no-any-return]
+        result: T = self.wait(self.start(coro, context))
+        return result
 
     def phase_over(self) -> None:
         """Called by a session's phase in its last step, on the loop."""
@@ -451,6 +464,8 @@ def _spin(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]], secon
 class InlineBridge(Bridge):
     """The loop runs on the main thread, which also holds the test's atomics."""
 
+    executor: InlineExecutor
+
     def __init__(self, executor: InlineExecutor, factory: Callable[[], TrackingLoop]) -> None:
         self.executor = executor
         self.loop = self._new_loop(factory)
@@ -529,6 +544,8 @@ def _copy_outcome(task: asyncio.Task[Any], future: concurrent.futures.Future[Any
 
 class HopBridge(Bridge):
     """The loop runs on the loop thread; the main thread serves E while it waits."""
+
+    executor: HomeThreadExecutor
 
     def __init__(
         self,

@@ -112,6 +112,8 @@ class ArunnerResult(ShowsWorkerText, ReportRecorder):
     #: Every result of the run, as it is made: the runner's way to count an interrupted run
     #: (``result_class`` gives each run a list of its own).
     made: list[Any]
+    #: Set by unittest's ``TextTestResult``, which every run mixes in after this class.
+    stream: Any
 
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         shown = ColourStream(stream) if self.colour else stream
@@ -188,7 +190,7 @@ class _ErasesLine:
         result = self.result
         with result._lock:
             result._clear()
-            written = self.stream.write(text)
+            written: int = self.stream.write(text)
             if text:
                 result._mid_line = not text.endswith("\n")
                 if not result._mid_line:
@@ -212,8 +214,8 @@ class LiveResult(ArunnerResult):
         if not self._live:
             return
         self._streams = sys.stdout, sys.stderr
-        sys.stdout = _ErasesLine(sys.stdout, self)  # type: ignore[assignment]
-        sys.stderr = _ErasesLine(sys.stderr, self)  # type: ignore[assignment]
+        sys.stdout = _ErasesLine(sys.stdout, self)
+        sys.stderr = _ErasesLine(sys.stderr, self)
         self._ticking = threading.Event()
         threading.Thread(
             target=self._tick, args=(self._ticking,), name="arunner-live-line", daemon=True

@@ -121,7 +121,7 @@ class AsyncParallelTestSuite(ParallelTestSuite):
             return
         super().handle_event(result, tests, event)
 
-    def submit(self, pool: Any, index: int, subsuite: Any, done: queue.SimpleQueue) -> None:
+    def submit(self, pool: Any, index: int, subsuite: Any, done: queue.SimpleQueue[Any]) -> None:
         args = (self.runner_class, index, subsuite, self.failfast, self.buffer)
         run = functools.partial(run_batch, self.run_subsuite.__func__)
         pool.apply_async(run, (args,), callback=done.put, error_callback=done.put)
@@ -180,7 +180,7 @@ class _Batches:
         workers are stopped next). A worker runs its batch's tests in order, so its running
         test is the first of its batch that has not ended."""
         self._read_streams()
-        running = {batch for batch in self.workers.batches if batch != IDLE}
+        running = {batch for batch in self.workers.batches[:] if batch != IDLE}
         for index in sorted(running & set(self.pending)):
             ended = self.ended.get(index, set())
             tests = self.tests[index]

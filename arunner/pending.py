@@ -90,7 +90,7 @@ class ThreadWatch:
                     watch.recording.append((thread, site))
 
         self._original_start = original
-        threading.Thread.start = start  # type: ignore[method-assign]
+        threading.Thread.start = start  # type: ignore[method-assign, assignment]  # the watch wraps Thread.start while it is installed
 
     def before_now(self) -> frozenset[threading.Thread]:
         """The threads tests started so far that are still referenced."""
@@ -102,7 +102,7 @@ class ThreadWatch:
 
     def uninstall(self) -> None:
         if self._original_start is not None:
-            threading.Thread.start = self._original_start  # type: ignore[method-assign]
+            threading.Thread.start = self._original_start  # type: ignore[method-assign]  # puts back what install wrapped
             self._original_start = None
 
 

@@ -60,7 +60,7 @@ def install(test: Any, current: Callable[[], TestThread | None]) -> None:
     coroutine test lives (None when none is running)."""
     assertions = QueryAssertions(test, current)
     attributes = vars(test)
-    for name in _names(type(test)):
+    for name in _names(type(test)):  # type: ignore[arg-type]  # classes are hashable: mypy#11470
         attributes[name] = getattr(assertions, name)
 
 
@@ -130,19 +130,19 @@ class QueryAssertions:
         own loop, the test's thread through arunner's executor.
         """
         place = self.current()
-        on_test_loop = place is not None and place.loop is _running_loop()
-        paused = (place.loop, place.executor.owner_ident) if on_test_loop else None
+        test_loop = place if place is not None and place.loop is _running_loop() else None
+        paused = (test_loop.loop, test_loop.executor.owner_ident) if test_loop is not None else None
         caller = inventory.sync_caller_executor()
         if caller is not None:
             return Home(caller, name, paused)
-        if not on_test_loop:
+        if test_loop is None:
             raise QueryAssertionError(
                 f"arunner: self.{name}() was used on an event loop that is not the loop of "
                 f"{self.test.id()} (a thread with a loop of its own); use it in the test's "
                 f"own coroutines (the test method, asyncSetUp, asyncTearDown, the tasks they "
                 f"start) or in sync code the test runs through sync_to_async"
             )
-        return Home(place.executor, name, paused)
+        return Home(test_loop.executor, name, paused)
 
 
 class Home:

@@ -17,7 +17,7 @@ import pickle
 from collections.abc import Iterator
 from typing import Any
 
-from .reports import describe_error
+from .reports import ResultMixinBase, describe_error
 
 #: The attribute of a worker's exception that holds its formatted traceback.
 TEXT = "arunner_worker_traceback"
@@ -78,39 +78,39 @@ def worker_text(err: Any) -> str | None:
     return text if isinstance(text, str) else None
 
 
-class PortableErrors:
+class PortableErrors(ResultMixinBase):
     """Result mixin for a worker: every outcome it passes on carries no traceback."""
 
     def addError(self, test: Any, err: Any) -> None:
-        super().addError(test, portable(err, test))  # type: ignore[misc]
+        super().addError(test, portable(err, test))
 
     def addFailure(self, test: Any, err: Any) -> None:
-        super().addFailure(test, portable(err, test))  # type: ignore[misc]
+        super().addFailure(test, portable(err, test))
 
     def addExpectedFailure(self, test: Any, err: Any) -> None:
-        super().addExpectedFailure(test, portable(err, test))  # type: ignore[misc]
+        super().addExpectedFailure(test, portable(err, test))
 
     def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         if err is not None:
             err = portable(err, test)
-        super().addSubTest(test, subtest, err)  # type: ignore[misc]
+        super().addSubTest(test, subtest, err)
 
 
-class ShowsWorkerText:
+class ShowsWorkerText(ResultMixinBase):
     """Result mixin for the parent: a failure a worker sent shows the worker's traceback
     rather than the bare exception line unittest would make of it."""
 
     def addError(self, test: Any, err: Any) -> None:
         with _worker_entry(self, err):
-            super().addError(test, err)  # type: ignore[misc]
+            super().addError(test, err)
 
     def addFailure(self, test: Any, err: Any) -> None:
         with _worker_entry(self, err):
-            super().addFailure(test, err)  # type: ignore[misc]
+            super().addFailure(test, err)
 
     def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         with _worker_entry(self, err):
-            super().addSubTest(test, subtest, err)  # type: ignore[misc]
+            super().addSubTest(test, subtest, err)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ import unittest
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from time import perf_counter  # bound at import: a test mocking time cannot distort durations
-from typing import Any, NamedTuple, Protocol, TextIO
+from types import CodeType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 from .errors import ConfigurationError
 
@@ -35,6 +36,14 @@ FAILED = frozenset({"xpassed", "failed", "error"})
 
 #: Output kept per stream of a failing test; more is cut, saying so.
 OUTPUT_LIMIT = 1_000_000
+
+if TYPE_CHECKING:
+    #: The result mixins' base for the type checker: unittest's result, whose methods their
+    #: ``super()`` calls reach. At run time it is ``object``, so those calls go to whichever
+    #: result class follows the mixin (unittest's, or Django's ``RemoteTestResult``).
+    ResultMixinBase = unittest.TestResult
+else:
+    ResultMixinBase = object
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,15 @@ class TestReport(NamedTuple):
 class Reporter(Protocol):
     """What the result hands every report to; created only when its option is given."""
 
-    #: Whether this reporter needs the details that cost time on every test: where each test
-    #: is defined (file, line) and what failing tests printed.
-    wants_details: bool
+    @property
+    def wants_details(self) -> bool:
+        """Whether this reporter needs the details that cost time on every test: where each
+        test is defined (file, line) and what failing tests printed."""
 
-    #: Whether it needs a report for every test, or only for those that did not pass:
-    #: building one costs every passing test, and by default no reporter reads it.
-    wants_passes: bool
+    @property
+    def wants_passes(self) -> bool:
+        """Whether it needs a report for every test, or only for those that did not pass:
+        building one costs every passing test, and by default no reporter reads it."""
 
     def add(self, report: TestReport) -> None: ...
 
@@ -119,11 +130,11 @@ class Reporters:
             except OSError as exc:
                 failed.append(exc)
         if failed:
-            exc = failed[0]
+            first = failed[0]
             raise ConfigurationError(
-                f"cannot write {exc.filename or 'a report'}: {exc.strerror or exc}",
+                f"cannot write {first.filename or 'a report'}: {first.strerror or first}",
                 hint="check the path given to --junit-xml / --durations-file",
-            ) from exc
+            ) from first
 
 
 def split_id(test: Any) -> tuple[str, str]:
@@ -146,7 +157,7 @@ def _relative(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _def_line(code: Any) -> int:
+def _def_line(code: CodeType) -> int:
     """The line of ``def``: a decorated function's code starts at its first decorator."""
     for line in range(code.co_firstlineno, code.co_firstlineno + 50):
         if linecache.getline(code.co_filename, line).lstrip().startswith(("def ", "async def ")):
@@ -159,7 +170,7 @@ def locate(test: Any) -> tuple[str | None, int | None]:
     or of the class or module a class/module-level error belongs to."""
     classname, name = split_id(test)
     if isinstance(test, unittest.TestCase):
-        return _locate_method(type(test), name)
+        return _locate_method(type(test), name)  # type: ignore[arg-type]  # classes are hashable: mypy#11470
     module, _, attribute = classname.rpartition(".")
     for module_name, attribute_name in ((module, attribute), (classname, None)):
         try:
@@ -292,7 +303,7 @@ def _same(raised: BaseException, seen: BaseException) -> bool:
     return type(raised) is type(seen) and raised.args == seen.args
 
 
-class ReportRecorder:
+class ReportRecorder(ResultMixinBase):
     """Result mixin: a ``TestReport`` per test (and per class/module-level error), handed to
     ``report``. ``records = False`` makes it a pure receiver, for the parent of workers;
     ``passes = False`` leaves out the reports of tests that passed, which no reporter reads."""
@@ -326,13 +337,13 @@ class ReportRecorder:
         self.report(test, report)
 
     def startTest(self, test: Any) -> None:
-        super().startTest(test)  # type: ignore[misc]
+        super().startTest(test)
         if self.records:
             self._running = test
             self._start_time = perf_counter()
             if self.details:
                 self._tees = (_Tee(sys.stdout), _Tee(sys.stderr))
-                sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
+                sys.stdout, sys.stderr = self._tees
 
     def stopTest(self, test: Any) -> None:
         if self._running is test:
@@ -353,7 +364,7 @@ class ReportRecorder:
                 self.report(
                     test, self._build(test, outcome, duration, noted, out, err, self.details)
                 )
-        super().stopTest(test)  # type: ignore[misc]
+        super().stopTest(test)
 
     @staticmethod
     def _restore_streams(tees: tuple[_Tee, _Tee], outcome: str) -> tuple[str, str]:
@@ -452,32 +463,32 @@ class ReportRecorder:
         if self._joined(test, err):
             return
         self._note(test, "failed", self._problem("failure", err), err[1])
-        super().addFailure(test, err)  # type: ignore[misc]
-        self._placed(self.failures)  # type: ignore[attr-defined]
+        super().addFailure(test, err)
+        self._placed(self.failures)
         self._told(test, "FAIL")
 
     def addError(self, test: Any, err: Any) -> None:
         if self._joined(test, err):
             return
         self._note(test, "error", self._problem("error", err), err[1])
-        super().addError(test, err)  # type: ignore[misc]
-        self._placed(self.errors)  # type: ignore[attr-defined]
+        super().addError(test, err)
+        self._placed(self.errors)
         self._told(test, "ERROR")
 
     def addSkip(self, test: Any, reason: str) -> None:
         self._note(test, "skipped", Problem("skipped", reason, "unittest.case.SkipTest", reason))
-        super().addSkip(test, reason)  # type: ignore[misc]
+        super().addSkip(test, reason)
 
     def addExpectedFailure(self, test: Any, err: Any) -> None:
         self._note(test, "xfailed", self._problem("skipped", err, "expected failure: "), err[1])
-        super().addExpectedFailure(test, err)  # type: ignore[misc]
+        super().addExpectedFailure(test, err)
 
     def addUnexpectedSuccess(self, test: Any) -> None:
         problem = Problem(
             "failure", "unexpected success", "", "The test is marked expectedFailure but passed."
         )
         self._note(test, "xpassed", problem)
-        super().addUnexpectedSuccess(test)  # type: ignore[misc]
+        super().addUnexpectedSuccess(test)
         self._told(test, "UNEXPECTED SUCCESS")
 
     def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
@@ -487,7 +498,7 @@ class ReportRecorder:
             failure = issubclass(err[0], test.failureException)
             kind, outcome = ("failure", "failed") if failure else ("error", "error")
             self._note(test, outcome, self._problem(kind, err, f"{subtest}: "), err[1])
-        super().addSubTest(test, subtest, err)  # type: ignore[misc]
+        super().addSubTest(test, subtest, err)
         if err is not None:
-            self._placed(self.failures if failure else self.errors)  # type: ignore[attr-defined]
+            self._placed(self.failures if failure else self.errors)
             self._told(subtest, "FAIL" if failure else "ERROR")

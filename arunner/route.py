@@ -224,7 +224,7 @@ class RoutedConnection:
             self._leave_atomic(failed=True)
             raise
 
-    def exit_atomic(self, atomic: Any, exit: Callable[..., Any], exc_info: tuple) -> Any:
+    def exit_atomic(self, atomic: Any, exit: Callable[..., Any], exc_info: Any) -> Any:
         if threading.get_ident() == self.home:
             self.lock.acquire("leaving an atomic block of the test's thread")
             try:
@@ -410,7 +410,8 @@ def _mark_for_rollback_on_error(using: str | None = None) -> AbstractContextMana
     routed = session.routed_for(using) if session is not None else None
     if routed is not None and routed.in_autocommit():
         return nullcontext()
-    return inventory.MARK_FOR_ROLLBACK_ON_ERROR(using)
+    marker: AbstractContextManager[Any] = inventory.MARK_FOR_ROLLBACK_ON_ERROR(using)
+    return marker
 
 
 def active_session() -> RouteSession | None:

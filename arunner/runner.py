@@ -117,7 +117,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         Django skips test-database setup for classes with no ``databases``; a run of only
         ``IsolatedAsyncioTestCase`` tests would then write to the real database.
         """
-        databases = super().get_databases(suite)
+        databases: dict[str, bool] = super().get_databases(suite)
         for test in iter_test_cases(suite):
             if not isinstance(test, SimpleTestCase) and testcase.is_coroutine_test(test):
                 for alias in testcase.test_databases(test):
@@ -136,7 +136,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen
-        suite = super().build_suite(labels, **kwargs)
+        suite: unittest.TestSuite = super().build_suite(labels, **kwargs)
         self._total = suite.countTestCases()
         selection.check_filters(suite, self.test_name_patterns, self.tags, self.exclude_tags)
         return suite
@@ -216,7 +216,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         return active
 
     def get_test_runner_kwargs(self) -> dict[str, Any]:
-        kwargs = super().get_test_runner_kwargs()
+        kwargs: dict[str, Any] = super().get_test_runner_kwargs()
         kwargs.pop("durations", None)  # arunner.durations prints the table, on every Python
         stream = kwargs.get("stream") or sys.stderr
         kwargs["resultclass"] = output.result_class(
@@ -244,7 +244,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
     def run_suite(self, suite: unittest.TestSuite, **kwargs: Any) -> unittest.TestResult:
         config = self.run_config()
         for subsuite in getattr(suite, "subsuites", None) or [suite]:
-            subsuite.arunner_config = config  # type: ignore[attr-defined]
+            subsuite.arunner_config = config
         self._reporters = reports.Reporters(self.make_reporters())
         self._total = suite.countTestCases()
         parallel = getattr(suite, "subsuites", None) is not None
@@ -288,7 +288,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
                 stopper.unblock = dbinterrupt.canceller(connections)
             connection_created.connect(dbinterrupt.remember_session, dispatch_uid=_SESSIONS)
             try:
-                failures = super().run_tests(test_labels, **kwargs)
+                failures: int = super().run_tests(test_labels, **kwargs)
             except KeyboardInterrupt as exc:
                 # Django's teardown has run by now; manage.py would show a traceback.
                 self._close_run(exc, at_exit=False)

@@ -85,7 +85,8 @@ class TestSession:
     @property
     def test_id(self) -> str:
         """Asked for only in messages: building a test's id costs every test otherwise."""
-        return self.test.id()  # type: ignore[no-any-return]
+        test_id: str = self.test.id()
+        return test_id
 
     def run(self, coro: Coroutine[Any, Any, Any], last: Callable[[], bool] | None = None) -> Any:
         """Run one phase and return its result (main thread).
@@ -93,8 +94,10 @@ class TestSession:
         When ``last()`` is true once the phase is over (nothing else will be sent), the
         session drains in the same task, saving the test a second wait in ``finish``.
         """
+        context = self._context
+        assert context is not None, "a phase after the session finished"
         try:
-            result, exc = self.bridge.run_phase(self._phase(coro, last), self._context)
+            result, exc = self.bridge.run_phase(self._phase(coro, last), context)
         except timeouts.TestTimeoutError as timed_out:
             # The watchdog's signal reached the loop waiting for a phase that swallowed its
             # cancellation: the frames are arunner's and the loop's, the report says where
@@ -127,7 +130,9 @@ class TestSession:
         """Drain what the test left running, then leave the context (at the test's end)."""
         try:
             if self._drained is None:
-                self._drained = self.bridge.run_phase(self._drain_phase(), self._context)
+                context = self._context
+                assert context is not None, "a drain after the session finished"
+                self._drained = self.bridge.run_phase(self._drain_phase(), context)
             cancelled, stuck = self._drained
         finally:
             self.finished = True

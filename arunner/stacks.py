@@ -36,7 +36,7 @@ def _await_chain(awaitable: Any) -> list[Any]:
     helper awaiting ``asyncio.sleep``, it would stop at arunner's phase, never at the line of
     the test that waits.
     """
-    frames = []
+    frames: list[Any] = []
     while awaitable is not None and len(frames) < _LIMIT:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
         if frame is None:

@@ -110,7 +110,7 @@ def _then_end_test(do_cleanups: Callable[[unittest.TestCase], Any]) -> Callable[
             context.end_test(test)
         return outcome
 
-    doCleanups.arunner_original = do_cleanups  # type: ignore[attr-defined]
+    doCleanups.arunner_original = do_cleanups  # type: ignore[attr-defined]  # a mark on the wrapper, to find what it wraps
     return doCleanups
 
 
@@ -154,7 +154,7 @@ class RunContext:
         self.threads.install()
         self.watchdog.install()
         self.diagnostics.install()
-        unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]
+        unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]  # wrapped for the run, undone on exit
         RunContext.active = self
         return self
 
@@ -212,7 +212,7 @@ class RunContext:
         if self.config.loop_scope != "run":
             self._close_class_bridge()
         cls = self._class = type(test)
-        self._async_phases = testcase.has_async_phases(cls)
+        self._async_phases = testcase.has_async_phases(cls)  # type: ignore[arg-type]  # classes are hashable: mypy#11470
         self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
         if issubclass(cls, TestCase):
             undo = _make_class_hook_sync(cls, "setUpTestData")
@@ -225,7 +225,7 @@ class RunContext:
             self._rollback_aliases = isolation.with_database(aliases)
         # A unittest coroutine test holds a transaction only when arunner opens one for it.
         rolled_back = bool(self._rollback_aliases)
-        self._modes = tuple(  # type: ignore[assignment]
+        self._modes = tuple(  # type: ignore[assignment]  # a pair, one per value of coroutine
             escapes.choose(
                 test,
                 testcase.holds_atomic(test, coroutine and rolled_back),
@@ -291,7 +291,7 @@ class RunContext:
             finally:
                 self.watchdog.disarm()
 
-        test.run = run_with_limit  # type: ignore[method-assign]
+        test.run = run_with_limit  # type: ignore[method-assign]  # this test instance only, for its run
         return armed
 
     def running_bridge(self) -> Bridge | None:
@@ -375,11 +375,11 @@ def _record_timeout(result: unittest.TestResult, armed: timeouts.Armed, recorded
     error = timeouts.TestTimeoutError(armed.report)
     with contextlib.suppress(Exception):
         if armed.test_id not in recorded:
-            result.addError(test, (type(error), error, None))
+            result.addError(test, (type(error), error, None))  # type: ignore[arg-type]  # never raised, so no traceback; unittest takes None
         result.stopTest(test)
 
 
-def _ends_in_do_cleanups(cls: type) -> bool:
+def _ends_in_do_cleanups(cls: type[unittest.TestCase]) -> bool:
     """True unless the class replaces ``doCleanups`` with one that does not end the test."""
     return getattr(cls.doCleanups, "arunner_original", None) is not None
 
@@ -387,7 +387,7 @@ def _ends_in_do_cleanups(cls: type) -> bool:
 def _undo_end_test() -> None:
     original = getattr(unittest.TestCase.doCleanups, "arunner_original", None)
     if original is not None:
-        unittest.TestCase.doCleanups = original  # type: ignore[method-assign]
+        unittest.TestCase.doCleanups = original  # type: ignore[method-assign]  # puts back what __enter__ wrapped
 
 
 def _default_config() -> RunConfig:

@@ -55,8 +55,8 @@ class Stopper:
         self.now: type[KeyboardInterrupt] | None = None
         self._raised = threading.Event()
         self._condition = threading.Condition()
-        self._seen = {signal.SIGINT: 0, signal.SIGTERM: 0}
-        self._handled = {signal.SIGINT: 0, signal.SIGTERM: 0}
+        self._seen: dict[int, int] = {signal.SIGINT: 0, signal.SIGTERM: 0}
+        self._handled: dict[int, int] = {signal.SIGINT: 0, signal.SIGTERM: 0}
         self._previous: dict[int, Any] = {}
         self._previous_fd = -1
         self._sockets: tuple[socket.socket, socket.socket] | None = None

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeGuard
 
 from asgiref.sync import async_to_sync
 from django.test import SimpleTestCase, TestCase
@@ -41,13 +41,13 @@ _SET_UP = ("setUp", "asyncSetUp")
 _TEAR_DOWN = ("asyncTearDown", "tearDown")
 
 
-def is_isolated_asyncio(test: unittest.TestCase) -> bool:
+def is_isolated_asyncio(test: unittest.TestCase) -> TypeGuard[unittest.IsolatedAsyncioTestCase]:
     return isinstance(test, unittest.IsolatedAsyncioTestCase)
 
 
 def is_coroutine_test(test: unittest.TestCase) -> bool:
     """True when any phase of the test is a coroutine, so it needs the runner's loop."""
-    return is_coroutine_method(test) or has_async_phases(type(test))
+    return is_coroutine_method(test) or has_async_phases(type(test))  # type: ignore[arg-type]  # classes are hashable: mypy#11470
 
 
 def is_coroutine_method(test: unittest.TestCase) -> bool:
@@ -176,12 +176,12 @@ class PhaseHooks:
         self.rollback: Callable[[], None] | None = None
         self._added: tuple[str, ...] = ()
         self._end: Callable[[], None] | None = None
-        self._class = _class_hooks(type(test))
+        self._class = _class_hooks(type(test))  # type: ignore[arg-type]  # classes are hashable: mypy#11470
 
     def install(self) -> None:
         test = self.test
         attributes = vars(test)
-        added = _PHASE_NAMES
+        added: tuple[str, ...] = _PHASE_NAMES
         for name, hook in _PHASE_HOOKS:
             attributes[name] = getattr(self, hook)
         if self._class.lacks_async_cleanup:

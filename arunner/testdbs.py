@@ -119,7 +119,8 @@ def _marked(connection: BaseDatabaseWrapper, name: str) -> bool | None:
         return None
     if not rows:
         return None
-    return rows[0][0] == MARK
+    marked: bool = rows[0][0] == MARK
+    return marked
 
 
 def _sqlite_marked(name: str) -> bool | None:

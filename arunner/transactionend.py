@@ -27,6 +27,7 @@ import re
 import sys
 import unittest
 from collections.abc import Iterable
+from types import FrameType
 from typing import Any, ClassVar
 
 from django.db import connections
@@ -77,7 +78,7 @@ class StatementWatch:
         self.seen.clear()
         self.began.clear()
 
-    def __call__(self, execute: Any, sql: Any, params: Any, many: bool, context: dict) -> Any:
+    def __call__(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
         connection = context["connection"]
         if inventory.in_test_atomic(connection):
             if not (isinstance(sql, str) and _SAVEPOINT.match(sql)):
@@ -98,7 +99,7 @@ def _caller() -> str:
     """Where the test's code ran the statement: the innermost frame outside Django, asgiref,
     arunner and the standard library's plumbing (looked up only for a statement that ends a
     transaction)."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if not module.startswith(_NOT_THE_CALLER):

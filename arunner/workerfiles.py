@@ -91,7 +91,7 @@ class _EventsFile:
 events_file = _EventsFile()
 
 
-class EventStream(list):  # type: ignore[type-arg]
+class EventStream(list[Any]):
     """A batch's result events, which reach the parent through this worker's file each time
     a test ends. Pickled (as Django returns them at the end of the batch, or in a note), it
     is a plain list of the events not sent yet: the parent reads the file first, so each

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import multiprocessing
+import multiprocessing.sharedctypes
 import os
 import unittest
 from collections.abc import Callable
@@ -57,12 +58,12 @@ class Workers:
         self.batches = multiprocessing.Array(ctypes.c_int, [IDLE] * processes)
         self.notes = notes
         #: Set by the parent on a first Ctrl-C: each worker ends its running test, no other.
-        self.stopping = multiprocessing.Value(ctypes.c_bool, False, lock=False)
+        self.stopping = multiprocessing.sharedctypes.RawValue(ctypes.c_bool, False)
 
     def take_dead_number(self) -> int | None:
         """In a starting worker: claim the number of a dead worker, with a note for the batch
         it was running if it left none. Called with the counter's lock held."""
-        for slot, pid in enumerate(self.pids):
+        for slot, pid in enumerate(self.pids[:]):
             if pid and not _alive(pid):
                 self.pids[slot] = os.getpid()
                 batch, self.batches[slot] = self.batches[slot], IDLE

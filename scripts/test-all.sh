@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the test extras (and the system packages they need, through apt) and run the whole
-# test suite: ruff, then arunner's own tests on every database, in every env of the matrix.
+# test suite: ruff, mypy, then arunner's own tests on every database, in every env of the matrix.
 #
 #   bash scripts/test-all.sh                     # everything (what CI runs, via .ci/run)
 #   ARUNNER_DBS=sqlite bash scripts/test-all.sh  # laptop: SQLite only
@@ -36,6 +36,8 @@ run_tests() {  # THE test command, run from the repo root inside the env; $1 = d
 }
 
 lint() { ruff check . && ruff format --check .; }
+
+typecheck() { python -m mypy; }  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 
 db_ready() {  # $1 = database; fails within seconds when its server does not answer
   [[ $1 == sqlite ]] && return 0
@@ -141,6 +143,7 @@ for spec in "${MATRIX[@]}"; do
     continue
   fi
   if (( first )); then leg "$env/ruff" check in_env "$venv" lint; first=0; fi
+  leg "$env/mypy" check in_env "$venv" typecheck  # in every env: each Django, each Python
   for db in "${dbs[@]}"; do
     if ! err=$(in_env "$venv" db_ready "$db" </dev/null 2>&1); then
       not_run "$env/$db" "$db server unreachable" "$err"
