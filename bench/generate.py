@@ -129,7 +129,6 @@ else:
 """
 
 
-
 def model_name(table: int, tables: int) -> str:
     """``Item`` in a one-table project (as before ``--tables``), else ``Item00``, ``Item01``..."""
     return "Item" if tables == 1 else f"Item{table:02d}"
