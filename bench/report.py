@@ -42,8 +42,15 @@ class Results:
     def setup(self, name: str) -> list[float]:
         return [s.setup or 0.0 for s in self.samples[name]]
 
-    def has_setup(self, name: str) -> bool:
-        return all(s.setup is not None for s in self.samples[name])
+    def clone(self, name: str) -> list[float]:
+        return [s.clone or 0.0 for s in self.samples[name]]
+
+    def has(self, name: str, clock: Clock) -> bool:
+        """Whether every run of ``name`` reported what ``clock`` needs."""
+        attr = {Results.clone: "clone"}.get(clock, "setup")
+        if clock not in SETUP_CLOCKS:
+            return True
+        return all(getattr(s, attr) is not None for s in self.samples[name])
 
 
 Clock = Callable[[Results, str], list[float]]
@@ -68,9 +75,10 @@ CLOCKS: tuple[tuple[str, Clock, bool], ...] = (
     ("suite CPU time", Results.cpu, True),
     ("suite + database set-up", Results.with_setup, True),
     ("database set-up alone", Results.setup, False),
+    ("cloning alone", Results.clone, False),
 )
-#: Clocks that only variants run with ``--timing`` have.
-SETUP_CLOCKS = (Results.with_setup, Results.setup)
+#: Clocks that only variants run with ``--timing`` (and ``--parallel``, for cloning) have.
+SETUP_CLOCKS = (Results.with_setup, Results.setup, Results.clone)
 
 
 def ratio_rows(
@@ -89,7 +97,7 @@ def ratio_rows(
     for a, b in pairs:
         if a not in results.samples or b not in results.samples:
             continue
-        if clock in SETUP_CLOCKS and not (results.has_setup(a) and results.has_setup(b)):
+        if not (results.has(a, clock) and results.has(b, clock)):
             continue
         scale = results.tests[b] / results.tests[a] if per_test else 1.0
         xs, ys = clock(results, a), clock(results, b)
@@ -112,8 +120,8 @@ def stats(results: Results, name: str) -> dict[str, float]:
         "wall": statistics.median(results.wall(name)),
         "rss MiB": statistics.median(s.rss_kib for s in results.samples[name]) / 1024,
     }
-    if results.has_setup(name):
-        out["setup"] = statistics.median(s.setup or 0.0 for s in results.samples[name])
+    if results.has(name, Results.setup):
+        out["setup"] = statistics.median(results.setup(name))
     return out
 
 

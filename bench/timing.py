@@ -29,6 +29,8 @@ PYTEST_SUITE_RE = re.compile(r"^Suite time: ([0-9.]+)s$", re.MULTILINE)
 CPU_RE = re.compile(r"^Suite CPU time: ([0-9.]+)s$", re.MULTILINE)
 #: Django's ``--timing`` (``TimeKeeper.print_results``).
 SETUP_RE = re.compile(r"^Total database setup took ([0-9.]+)s$", re.MULTILINE)
+#: One line per ``--parallel`` clone, inside the set-up.
+CLONE_RE = re.compile(r"^  Cloning '[^']+' took ([0-9.]+)s$", re.MULTILINE)
 
 
 class BenchError(Exception):
@@ -44,6 +46,8 @@ class Sample:
     setup: float | None
     #: Peak resident set size of the child process, in KiB.
     rss_kib: int
+    #: The part of ``setup`` spent cloning (``--parallel``); None when nothing was cloned.
+    clone: float | None = None
 
 
 @dataclass
@@ -137,10 +141,12 @@ def run_once(
     if problem:
         raise fail(cmd, project, problem, output)
     setup = SETUP_RE.findall(output)
+    clones = CLONE_RE.findall(output)
     return Sample(
         suite=suite,
         wall=child.wall,
         cpu=cpu,
         setup=float(setup[0]) if len(setup) == 1 else None,
         rss_kib=child.rss_kib,
+        clone=sum(map(float, clones)) if clones else None,
     )
