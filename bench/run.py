@@ -193,11 +193,18 @@ def environment(python: str, project: Path) -> dict[str, str]:
             arunner_v = metadata.version("arunner")
         except Exception as exc:
             arunner_v = f"not usable ({type(exc).__name__}: {exc})"
+        def version(name):
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return "not installed"
         print(json.dumps({
             "python": platform.python_version(),
             "django": django.get_version(),
             "asgiref": asgiref.__version__,
             "arunner": arunner_v,
+            "pytest-django": version("pytest-django"),
+            "pytest-asyncio": version("pytest-asyncio"),
         }))
         """
     )
@@ -363,6 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         wants_arunner = any(ARUNNER in VARIANTS[v].args for v in args.variants)
         if wants_arunner and env["arunner"].startswith("not usable"):
             print(f"\nBENCHMARK ABORTED: arunner is {env['arunner']}", file=sys.stderr)
+            return 1
+        wants_pytest = any(VARIANTS[v].pytest for v in args.variants)
+        missing = [p for p in ("pytest-django", "pytest-asyncio") if env[p] == "not installed"]
+        if wants_pytest and missing:
+            print(
+                f"\nBENCHMARK ABORTED: the pytest variants need {', '.join(missing)}"
+                " (pip install -e '.[bench]')",
+                file=sys.stderr,
+            )
             return 1
         stolen = stolen_seconds()
         try:
