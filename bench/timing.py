@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,32 +63,39 @@ class Child:
 
 
 def spawn(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Child:
-    """Run ``cmd`` to its end and reap it with ``os.wait4``.
+    """Run ``cmd`` to its end and reap it with ``os.wait4``; its output is stdout, then
+    stderr (each to a file of its own, so that neither can split the other's lines).
 
     A run that hangs gets SIGABRT, which faulthandler (enabled through the environment by
     the callers) turns into a stack dump of every thread: a hang is a runner bug to report,
-    and the stacks are what the report needs.
+    and the stacks are what the report needs. The harness blocks in ``wait4`` meanwhile, so
+    it takes no CPU from the run.
     """
-    with tempfile.TemporaryFile("w+") as out:
+    problems: list[str] = []
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = perf_counter()
-        child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        problem = None
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if perf_counter() > deadline and problem is None:
-                problem = f"no result after {timeout:.0f}s; sent SIGABRT for a stack dump"
-                child.send_signal(signal.SIGABRT)
-                deadline = perf_counter() + 15
-            elif perf_counter() > deadline:
-                child.kill()
-            time.sleep(0.005)
+        child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+
+        def abort() -> None:
+            problems.append(f"no result after {timeout:.0f}s; sent SIGABRT for a stack dump")
+            child.send_signal(signal.SIGABRT)
+
+        timers = [threading.Timer(timeout, abort), threading.Timer(timeout + 15, child.kill)]
+        for timer in timers:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            for timer in timers:
+                timer.cancel()
         wall = perf_counter() - start
+        # Reaped here, not by Popen: tell it, so that it never waits for the pid again.
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return Child(child.returncode, out.read(), wall, usage.ru_maxrss, problem)
+        err.seek(0)
+        output = out.read() + err.read()
+        problem = problems[0] if problems else None
+        return Child(child.returncode, output, wall, usage.ru_maxrss, problem)
 
 
 def fail(cmd: list[str], cwd: Path, problem: str, output: str) -> BenchError:
