@@ -47,9 +47,9 @@ class Results:
 
     def has(self, name: str, clock: Clock) -> bool:
         """Whether every run of ``name`` reported what ``clock`` needs."""
-        attr = {Results.clone: "clone"}.get(clock, "setup")
         if clock not in SETUP_CLOCKS:
             return True
+        attr = "clone" if clock is Results.clone else "setup"
         return all(getattr(s, attr) is not None for s in self.samples[name])
 
 
@@ -101,6 +101,8 @@ def ratio_rows(
             continue
         scale = results.tests[b] / results.tests[a] if per_test else 1.0
         xs, ys = clock(results, a), clock(results, b)
+        if not all(ys):
+            continue  # a zero time (SQLite's in-memory clones under fork take 0.000 s)
         per_round = [scale * x / y for x, y in zip(xs, ys, strict=True)]
         med = scale * statistics.median(xs) / statistics.median(ys)
         rows.append((f"{a} / {b}", med, min(per_round), max(per_round)))
