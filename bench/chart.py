@@ -103,10 +103,10 @@ HEADLINES = (
         "<=",
     ),
     Headline(
-        "peak RSS: arunner async, 10,000 / 1,000 tests",
+        "peak RSS: arunner async, large / small run (default 10,000 / 1,000)",
         "memory",
         None,
-        "arunner-async: 10000 / 1000",
+        "arunner-async",
         1.2,
         "<=",
     ),
@@ -161,7 +161,7 @@ def draw(found: dict[tuple[str, str], tuple[list[float], str]], out: Path, title
                 ax.annotate(f"{v:.2f}", (v + up, y), xytext=(4, -3), textcoords="offset points")
     for i, head in enumerate(heads):
         if head.target is not None:
-            ax.plot([head.target] * 2, [i - 0.45, i + 0.45], color="black", linewidth=1.5)
+            ax.plot([head.target] * 2, [i - 0.45, i + 0.45], color="black", linestyle="--")
             ax.annotate(
                 f"target {head.sense} {head.target:g}",
                 (head.target, i + 0.45),

@@ -136,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             "argv": argv_shown,
             "environment": env,
             "rss_kib": {f"{name} {n}": rss[name, n] for name, n in runs},
-            "ratios": {label: [m, lo, hi] for label, m, lo, hi in ratios(rss, names, *sizes)},
+            "sizes": {"small": args.small, "large": args.large},
+            # Keyed by variant, whatever the sizes, for chart.py.
+            "ratios": {
+                label.split(":")[0]: [m, lo, hi] for label, m, lo, hi in ratios(rss, names, *sizes)
+            },
         }
         args.out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
