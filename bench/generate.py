@@ -9,9 +9,15 @@ Each shape becomes one test module of the app ``benchapp`` (``benchapp.test_asyn
 and so on), so one generated project serves every variant and all of them share
 settings, models and database.
 
+``--tables N`` spreads the tests over N models (test i uses table i mod N): a flush-based
+variant (``TransactionTestCase``, pytest-django's ``transaction=True``) empties every table
+after each test, so its cost depends on how many tables the project has, and one table would
+flatter it. The pytest shapes (``pytest_transaction``, ``pytest_db``) are the same tests as
+pytest functions for pytest-django and pytest-asyncio (``pytestshapes.py``).
+
 Usage::
 
-    python bench/generate.py [DEST] [--shape async,sync,transaction] [-n 1000]
+    python bench/generate.py [DEST] [--shape async,sync,transaction] [-n 1000] [--tables 40]
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
-SHAPES = ("async", "sync", "transaction")
+# Run as a script, so this directory is on sys.path.
+from pytestshapes import CONFTEST_PY, PYTEST_INI, PYTEST_SHAPES, pytest_module
+
+SHAPES = ("async", "sync", "transaction", *PYTEST_SHAPES)
+#: Shapes that empty every table after each test; ``--flush-tests`` may make them smaller.
+FLUSH_SHAPES = frozenset({"transaction", "pytest_transaction"})
 DEFAULT_TESTS = 1000
 DEFAULT_PER_CLASS = 50
 APP = "benchapp"
@@ -117,48 +128,66 @@ else:
     )
 """
 
-MODELS_PY = """\
-from django.db import models
+
+def model_name(table: int, tables: int) -> str:
+    """``Item`` in a one-table project (as before ``--tables``), else ``Item00``, ``Item01``..."""
+    return "Item" if tables == 1 else f"Item{table:02d}"
 
 
-class Item(models.Model):
-    name = models.CharField(max_length=50)
-    value = models.IntegerField(default=0)
-"""
+def models_py(tables: int) -> str:
+    out = ["from django.db import models"]
+    for t in range(tables):
+        out += [
+            "",
+            "",
+            f"class {model_name(t, tables)}(models.Model):",
+            "    name = models.CharField(max_length=50)",
+            "    value = models.IntegerField(default=0)",
+        ]
+    return "\n".join(out) + "\n"
 
-MIGRATION_PY = """\
-from django.db import migrations, models
 
-
-class Migration(migrations.Migration):
-    initial = True
-    dependencies = []
-    operations = [
-        migrations.CreateModel(
-            name="Item",
-            fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
-                ("name", models.CharField(max_length=50)),
-                ("value", models.IntegerField(default=0)),
-            ],
-        ),
+def migration_py(tables: int) -> str:
+    out = [
+        "from django.db import migrations, models",
+        "",
+        "",
+        "class Migration(migrations.Migration):",
+        "    initial = True",
+        "    dependencies = []",
+        "    operations = [",
     ]
-"""
+    for t in range(tables):
+        out += [
+            "        migrations.CreateModel(",
+            f'            name="{model_name(t, tables)}",',
+            "            fields=[",
+            '                ("id", models.BigAutoField(auto_created=True, primary_key=True, '
+            "serialize=False)),",
+            '                ("name", models.CharField(max_length=50)),',
+            '                ("value", models.IntegerField(default=0)),',
+            "            ],",
+            "        ),",
+        ]
+    out.append("    ]")
+    return "\n".join(out) + "\n"
+
 
 # Per shape: the base class, whether the test is a coroutine, and the ORM calls.
+# ``{model}`` is filled in per test.
 _SHAPE_SPEC: dict[str, tuple[str, bool, str, str]] = {
-    "async": ("TestCase", True, "await Item.objects.acreate", "await Item.objects.acount()"),
-    "sync": ("TestCase", False, "Item.objects.create", "Item.objects.count()"),
+    "async": ("TestCase", True, "await {model}.objects.acreate", "await {model}.objects.acount()"),
+    "sync": ("TestCase", False, "{model}.objects.create", "{model}.objects.count()"),
     "transaction": (
         "TransactionTestCase",
         True,
-        "await Item.objects.acreate",
-        "await Item.objects.acount()",
+        "await {model}.objects.acreate",
+        "await {model}.objects.acount()",
     ),
 }
 
 
-def test_module(shape: str, n: int, per_class: int) -> str:
+def test_module(shape: str, n: int, per_class: int, tables: int = 1) -> str:
     """Source of one shape's test module.
 
     The count assertion doubles as an isolation check: it only holds if the
@@ -172,19 +201,25 @@ def test_module(shape: str, n: int, per_class: int) -> str:
         "",
         f"from django.test import {base}",
         "",
-        "from .models import Item",
+        f"from .models import {', '.join(model_name(t, tables) for t in range(min(n, tables)))}",
     ]
     for first in range(0, n, per_class):
         out += ["", "", f"class {shape.capitalize()}Tests{first // per_class:03d}({base}):"]
         for i in range(first, min(first + per_class, n)):
+            model = model_name(i % tables, tables)
             out += [
                 f"    {prefix} test_{i:05d}(self) -> None:",
-                f'        {create}(name="t{i}", value={i})',
-                f"        self.assertEqual({count}, 1)",
+                f'        {create.format(model=model)}(name="t{i}", value={i})',
+                f"        self.assertEqual({count.format(model=model)}, 1)",
                 "",
             ]
         out.pop()
     return "\n".join(out) + "\n"
+
+
+def tests_for(shape: str, n: int, flush_tests: int | None) -> int:
+    """How many tests a shape's module gets."""
+    return flush_tests if flush_tests is not None and shape in FLUSH_SHAPES else n
 
 
 def generate(
@@ -192,29 +227,39 @@ def generate(
     shapes: Iterable[str] = SHAPES,
     n: int = DEFAULT_TESTS,
     per_class: int = DEFAULT_PER_CLASS,
+    tables: int = 1,
+    flush_tests: int | None = None,
 ) -> Path:
     """Write the project into ``dest`` and return ``dest``.
 
-    Stale test modules from an earlier generation are removed, so a label such
-    as ``benchapp.test_sync`` can never pick up a suite of another size.
+    The shapes in ``FLUSH_SHAPES`` get ``flush_tests`` tests when it is given, the others
+    ``n`` (``tests_for``). Stale test modules from an earlier generation are removed, so a
+    label such as ``benchapp.test_sync`` can never pick up a suite of another size.
     """
     shapes = list(shapes)
     unknown = set(shapes) - set(SHAPES)
     if unknown:
         raise ValueError(f"unknown shape(s) {sorted(unknown)}; choose from {SHAPES}")
-    if n < 1 or per_class < 1:
-        raise ValueError("n and per_class must be positive")
+    if n < 1 or per_class < 1 or tables < 1 or (flush_tests is not None and flush_tests < 1):
+        raise ValueError("n, per_class, tables and flush_tests must be positive")
     files = {
         "manage.py": MANAGE_PY,
         "benchproj/__init__.py": "",
         "benchproj/settings.py": SETTINGS_PY,
         f"{APP}/__init__.py": "",
-        f"{APP}/models.py": MODELS_PY,
+        f"{APP}/models.py": models_py(tables),
         f"{APP}/migrations/__init__.py": "",
-        f"{APP}/migrations/0001_initial.py": MIGRATION_PY,
+        f"{APP}/migrations/0001_initial.py": migration_py(tables),
+        "pytest.ini": PYTEST_INI,
+        "conftest.py": CONFTEST_PY,
     }
     for shape in shapes:
-        files[f"{APP}/test_{shape}.py"] = test_module(shape, n, per_class)
+        count = tests_for(shape, n, flush_tests)
+        files[f"{APP}/test_{shape}.py"] = (
+            pytest_module(shape, count, tables, model_name)
+            if shape in PYTEST_SHAPES
+            else test_module(shape, count, per_class, tables)
+        )
     for old in (dest / APP).glob("test_*.py"):
         old.unlink()
     for rel, text in files.items():
@@ -236,13 +281,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-n", "--tests", type=int, default=DEFAULT_TESTS)
     parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS)
+    parser.add_argument("--tables", type=int, default=1, help="models the tests spread over")
+    parser.add_argument("--flush-tests", type=int, help="tests in the flush-based shapes")
     args = parser.parse_args(argv)
     shapes = [s for s in args.shape.split(",") if s]
     try:
-        dest = generate(args.dest, shapes, args.tests, args.per_class)
+        dest = generate(
+            args.dest, shapes, args.tests, args.per_class, args.tables, args.flush_tests
+        )
     except ValueError as exc:
         parser.error(str(exc))
-    print(f"wrote {dest} ({', '.join(shapes)}; {args.tests} tests each)")
+    sizes = ", ".join(f"{s} {tests_for(s, args.tests, args.flush_tests)}" for s in shapes)
+    print(f"wrote {dest} ({sizes} tests; {args.tables} table(s))")
 
 
 if __name__ == "__main__":
