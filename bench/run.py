@@ -106,7 +106,7 @@ VARIANTS: dict[str, Variant] = {
 
 #: Names ``--variants`` accepts for a set of variants.
 GROUPS: dict[str, tuple[str, ...]] = {
-    # Issue 19, item 1: arunner against what users run instead.
+    # arunner against what users run instead of it.
     "headline": (
         "django-sync",
         "django-async",
