@@ -1,4 +1,4 @@
-"""What arunner replaces during a run is put back when the run ends (``arunner.inventory``)."""
+"""What arunner replaces during a run is put back when the run ends (``arunner.core.inventory``)."""
 
 from django.test import SimpleTestCase
 

@@ -6,7 +6,8 @@ from django.test import LiveServerTestCase, TestCase, override_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from arunner.escapes import EscapedQueryError, expected_refusals
+from arunner.guards.threadguard import expected_refusals
+from arunner.guards.threadscope import EscapedQueryError
 from tests.testapp.models import Item
 
 app = FastAPI()
