@@ -17,9 +17,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 from django.test import TestCase, TransactionTestCase
 
+from arunner.escapes import EscapedQueryError, LeakedWriteError, expected_refusals
 from arunner.guards import route, routedconnection
-from arunner.guards.threadguard import expected_refusals
-from arunner.guards.threadscope import EscapedQueryError, LeakedWriteError
 from arunner.guards.unitlock import ConnectionWaitTimeout
 from tests.testapp.models import Item
 

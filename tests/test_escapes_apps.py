@@ -6,8 +6,7 @@ from django.test import LiveServerTestCase, TestCase, override_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from arunner.guards.threadguard import expected_refusals
-from arunner.guards.threadscope import EscapedQueryError
+from arunner.escapes import EscapedQueryError, expected_refusals
 from tests.testapp.models import Item
 
 app = FastAPI()

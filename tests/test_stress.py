@@ -25,9 +25,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.utils import DatabaseError
 from django.test import TestCase
 
+from arunner.escapes import EscapedQueryError, expected_refusals
 from arunner.guards import route
-from arunner.guards.threadguard import expected_refusals
-from arunner.guards.threadscope import EscapedQueryError
 from tests.testapp.models import Item
 
 ITERATIONS = 1000

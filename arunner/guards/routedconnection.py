@@ -23,6 +23,8 @@ from arunner.core import inventory
 from arunner.guards import executewrappers
 from arunner.guards.unitlock import UnitLock
 
+__unittest = True
+
 #: Seconds a thread waits for the test's connection before it gives up with both stacks.
 WAIT_LIMIT = 10.0
 

@@ -21,6 +21,8 @@ from django.db.utils import DatabaseError
 from arunner.core.options import DB_THREAD_MODES
 from arunner.guards.route import RouteSession
 
+__unittest = True
+
 if TYPE_CHECKING:
     pass
 

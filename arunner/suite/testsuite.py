@@ -19,6 +19,8 @@ from arunner.core.options import RunConfig, resolve, run_config
 from arunner.suite import testcase
 from arunner.suite.runcontext import RunContext
 
+__unittest = True
+
 
 def _default_config() -> RunConfig:
     """For a suite run outside ``AsyncDiscoverRunner``: options from the environment."""
