@@ -3,7 +3,7 @@
 A Ctrl-C or SIGTERM that arrives while Django and the rest of arunner are still being
 imported (the first moments of every run) ends the command as a stop at any other point
 does: the ``arunner: interrupted`` / ``terminated`` line and the closing line, exit 130 or
-143, no traceback. From ``cli.run`` on, ``arunner.termination`` takes over.
+143, no traceback. From ``cli.command.main`` on, ``arunner.core.termination`` takes over.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 
 class _TerminatedWhileImporting(KeyboardInterrupt):
-    """SIGTERM before ``arunner.termination`` is loaded."""
+    """SIGTERM before ``arunner.core.termination`` is loaded."""
 
 
 def _terminated(signum: int, frame: Any) -> None:
@@ -24,7 +24,7 @@ def _terminated(signum: int, frame: Any) -> None:
 def main() -> NoReturn:
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        from .cli import main as run_command
+        from arunner.cli.command import main as run_command
     except KeyboardInterrupt as exc:
         word, code = (
             ("terminated", 143)

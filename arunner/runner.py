@@ -1,7 +1,7 @@
 """``AsyncDiscoverRunner``: Django's ``DiscoverRunner`` with arunner's suite and options.
 
 Every DiscoverRunner option and constructor keyword keeps its meaning; arunner adds its own
-options (``arunner.options``) and a closing ``N passed, N failed, N skipped`` line.
+options (``arunner.core.options``) and a closing ``N passed, N failed, N skipped`` line.
 """
 
 from __future__ import annotations
@@ -19,29 +19,24 @@ from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
 
-from . import (
-    collection,
-    dbcheck,
-    dbinterrupt,
+from arunner.core import options, termination
+from arunner.core.errors import ConfigurationError
+from arunner.guards import transactionend
+from arunner.parallel import workers
+from arunner.parallel.parent import AsyncParallelTestSuite, stop_workers
+from arunner.report import (
+    closingline,
     durations,
     junitxml,
     lastfailed,
-    options,
-    output,
+    model,
     reportfiles,
-    reporting,
-    reports,
-    selection,
-    termination,
-    testcase,
-    testdbs,
-    timeouts,
-    transactionend,
-    workers,
+    terminal,
 )
-from .errors import ConfigurationError
-from .parallel import AsyncParallelTestSuite, stop_workers
-from .suite import AsyncTestSuite
+from arunner.runsetup import collection, dbcheck, selection, testdbs
+from arunner.suite import testcase
+from arunner.suite.testsuite import AsyncTestSuite
+from arunner.timeouts import dbinterrupt, watchdog
 
 #: The run's ``connection_created`` receiver that notes each session's server id, so a
 #: stop can cancel a query of the main thread's (``dbinterrupt.canceller``).
@@ -95,7 +90,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._explicit_labels: set[str] = set()
         self._rerun_labels: set[str] = set()
         self._last_failed: lastfailed.LastFailed | None = None
-        self._reporters = reports.Reporters(())
+        self._reporters = model.Reporters(())
         self._total = 0
         self._records_locally = True
         self._test_aliases: frozenset[str] = frozenset()
@@ -126,7 +121,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
         return databases
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> unittest.TestSuite:
-        """With ``--lf`` / ``--ff``, last time's failures become labels (``arunner.lastfailed``)."""
+        """With ``--lf`` / ``--ff``, last time's failures become labels
+        (``arunner.report.lastfailed``)."""
         labels = list(test_labels or [])
         self._explicit_labels = set(labels)
         self._last_failed = lastfailed.LastFailed()
@@ -162,8 +158,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
 
     def setup_test_environment(self, **kwargs: Any) -> None:
         """Refuse a report path that cannot be written before anything else is set up; then
-        Django's, then SIGINT back to arunner's handler from unittest's (``arunner.termination``
-        says what each Ctrl-C does)."""
+        Django's, then SIGINT back to arunner's handler from unittest's
+        (``arunner.core.termination`` says what each Ctrl-C does)."""
         paths = {"--junit-xml": self.junit_xml, "--durations-file": self.durations_file}
         for flag, path in paths.items():
             if path and (created := reportfiles.check(path, flag)) is not None:
@@ -175,7 +171,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
     def setup_databases(self, **kwargs: Any) -> Any:
         """Fail within seconds, naming host and port, when a database server is unreachable.
         A set-up that a signal stops drops what it made; ``--keepdb`` makes again what a
-        stopped set-up left (``arunner.testdbs``)."""
+        stopped set-up left (``arunner.runsetup.testdbs``)."""
         aliases = kwargs.get("aliases") or ()
         dbcheck.check(aliases)
         self._planned = testdbs.plan(aliases, self.parallel)
@@ -206,9 +202,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
         finally:
             testdbs.remove_journals(self._planned)
 
-    def make_reporters(self) -> list[reports.Reporter]:
+    def make_reporters(self) -> list[model.Reporter]:
         """The reporters this run's options ask for; the last-failed record always."""
-        active: list[reports.Reporter] = [self._last_failed or lastfailed.LastFailed()]
+        active: list[model.Reporter] = [self._last_failed or lastfailed.LastFailed()]
         if self.junit_xml:
             active.append(junitxml.JUnitXml(self.junit_xml))
         if self.durations is not None or self.durations_file:
@@ -217,14 +213,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
 
     def get_test_runner_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = super().get_test_runner_kwargs()
-        kwargs.pop("durations", None)  # arunner.durations prints the table, on every Python
+        kwargs.pop("durations", None)  # arunner.report.durations prints the table, on every Python
         stream = kwargs.get("stream") or sys.stderr
-        kwargs["resultclass"] = output.result_class(
+        kwargs["resultclass"] = terminal.result_class(
             kwargs.get("resultclass"),
             reporters=self._reporters,
             total=self._total,
-            colour=output.use_colour(stream, self.no_color, self.force_color),
-            live=output.can_go_live(stream) and not self.pdb,
+            colour=terminal.use_colour(stream, self.no_color, self.force_color),
+            live=terminal.can_go_live(stream) and not self.pdb,
             records=self._records_locally,
             made=self._made_results,
         )
@@ -245,14 +241,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
         config = self.run_config()
         for subsuite in getattr(suite, "subsuites", None) or [suite]:
             subsuite.arunner_config = config
-        self._reporters = reports.Reporters(self.make_reporters())
+        self._reporters = model.Reporters(self.make_reporters())
         self._total = suite.countTestCases()
         parallel = getattr(suite, "subsuites", None) is not None
         reporters = self._reporters
         self._records_locally = not (
             parallel and workers.install(suite, reporters.wants_details, reporters.wants_passes)
         )
-        forget = timeouts.at_end_run(self._reporters.close)
+        forget = watchdog.at_end_run(self._reporters.close)
         self._made_results = []
         self._parallel_suite = parallel
         if self._stopper is not None:
@@ -318,10 +314,10 @@ class AsyncDiscoverRunner(DiscoverRunner):
         if was_stopped and result is None and self._last_failed is not None:
             # Stopped before any test: the JUnit and durations files, empty but there.
             files = [r for r in self.make_reporters() if r is not self._last_failed]
-            reports.Reporters(files).close()
+            model.Reporters(files).close()
         if was_stopped:
             ran = result.testsRun if result is not None else 0
-            line = reporting.closing_line(result) if result is not None else None
+            line = closingline.closing_line(result) if result is not None else None
             write = functools.partial(
                 termination.report,
                 stopped,
@@ -330,7 +326,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
                 max(0, self._total - ran),
             )
         elif result is not None:
-            write = functools.partial(reporting.write_closing_line, result, sys.stderr)
+            write = functools.partial(closingline.write_closing_line, result, sys.stderr)
         else:
             return
         if at_exit and isinstance(self.time_keeper, TimeKeeper):

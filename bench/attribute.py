@@ -44,7 +44,9 @@ def replaced(*patches: tuple[object, str, object]) -> Iterator[None]:
 
 def sync_experiments() -> dict[str, Callable[[], object]]:
     """Name -> a context manager that switches one piece off."""
-    from arunner import diagnostics, escapes, reports, suite
+    from arunner.guards import diagnostics, threadguard
+    from arunner.report import recorder
+    from arunner.suite import runcontext
 
     def nothing(*args: object, **kwargs: object) -> None:
         return None
@@ -52,15 +54,15 @@ def sync_experiments() -> dict[str, Callable[[], object]]:
     return {
         "arunner": lambda: replaced(),
         "without the thread guard": lambda: replaced(
-            (escapes.ThreadGuard, "begin", nothing), (escapes.ThreadGuard, "end", nothing)
+            (threadguard.ThreadGuard, "begin", nothing), (threadguard.ThreadGuard, "end", nothing)
         ),
         "without diagnostics": lambda: replaced(
             (diagnostics.TestDiagnostics, "begin", nothing),
             (diagnostics.TestDiagnostics, "end", nothing),
         ),
-        "without reports": lambda: replaced((reports.ReportRecorder, "records", False)),
+        "without reports": lambda: replaced((recorder.ReportRecorder, "records", False)),
         "without per-test preparation": lambda: replaced(
-            (suite.RunContext, "before_test", nothing)
+            (runcontext.RunContext, "before_test", nothing)
         ),
     }
 
@@ -95,7 +97,7 @@ def _bare_run(test: object, _method: bool, context: object, _aliases: object) ->
 
 
 def async_experiments() -> dict[str, Callable[[], object]]:
-    from arunner import testcase
+    from arunner.suite import testcase
 
     return {
         "arunner": lambda: replaced(),

@@ -687,7 +687,7 @@ def misreported_skips(a: RunResult, b: RunResult) -> str | None:
     Django's ``RemoteTestResult`` numbers tests by ``testsRun``: DiscoverRunner prints that
     skip, and every later event of the batch, against the test before it (the first test's
     against the last). arunner's workers number tests by position
-    (``arunner.workers.RemoteResult``). A batch is one test class, so the outcomes of each
+    (``arunner.parallel.workers.RemoteResult``). A batch is one test class, so the outcomes of each
     class still compare, as counts: ``class_outcomes``.
     """
     counted = a.summary_counts.get("skipped", 0), b.summary_counts.get("skipped", 0)

@@ -12,18 +12,11 @@ from pathlib import Path
 import click
 from django.test import SimpleTestCase
 
-from arunner import (
-    collection,
-    commandline,
-    config,
-    junitxml,
-    lastfailed,
-    output,
-    reporting,
-    reports,
-)
-from arunner.errors import ConfigurationError
-from arunner.reports import Problem, TestReport
+from arunner.cli import clickoptions, projectconfig
+from arunner.core.errors import ConfigurationError
+from arunner.report import closingline, junitxml, lastfailed, model, terminal
+from arunner.report.model import Problem, TestReport
+from arunner.runsetup import collection
 
 
 def parse_types(value: str) -> int:
@@ -53,8 +46,8 @@ def parse_types_or_auto(value: str):
 
 
 def command_for(add_arguments) -> click.Command:
-    recorded = commandline.record_arguments(add_arguments)
-    params = [commandline.to_click(r, r.group or "main") for r in recorded]
+    recorded = clickoptions.record_arguments(add_arguments)
+    params = [clickoptions.to_click(r, r.group or "main") for r in recorded]
     return click.Command("x", params=params, callback=lambda **kw: kw)
 
 
@@ -104,12 +97,12 @@ class GeneratedOptions(SimpleTestCase):
             self.parse("--colour", "green")
 
     def test_groups_help_and_config_keys(self):
-        recorded = commandline.record_arguments(add_everything)
+        recorded = clickoptions.record_arguments(add_everything)
         groups = {r.action.dest: r.group for r in recorded}
         self.assertIsNone(groups["plain"])
         self.assertEqual(groups["colour"], "extra")
         self.assertEqual(groups["num"], "extra")  # nested mutually exclusive group
-        options = {o.name: o for o in (commandline.to_click(r, "g") for r in recorded)}
+        options = {o.name: o for o in (clickoptions.to_click(r, "g") for r in recorded)}
         self.assertEqual(options["thing"].config_key, "no_thing")
         self.assertEqual(options["tags"].config_key, "tag")
         self.assertEqual(options["num"].help, "Default None.")
@@ -124,14 +117,14 @@ class GeneratedOptions(SimpleTestCase):
         def add(parser):
             parser.add_argument("--many", nargs="+")
 
-        with self.assertRaisesMessage(commandline.UnsupportedOption, "--many"):
+        with self.assertRaisesMessage(clickoptions.UnsupportedOption, "--many"):
             command_for(add)
 
     def test_runner_options_sections(self):
         from arunner import AsyncDiscoverRunner
 
-        options = {o.name: o.group for o in commandline.runner_options(AsyncDiscoverRunner)}
-        self.assertEqual(options["keepdb"], commandline.DJANGO_GROUP)
+        options = {o.name: o.group for o in clickoptions.runner_options(AsyncDiscoverRunner)}
+        self.assertEqual(options["keepdb"], clickoptions.DJANGO_GROUP)
         self.assertEqual(options["junit_xml"], "arunner: reports")
         self.assertEqual(options["last_failed"], "arunner: reruns")
         self.assertIn("durations", options)  # on Python 3.11 too
@@ -152,7 +145,7 @@ class FileConfig(SimpleTestCase):
         (self.directory / "pyproject.toml").write_text(
             '[tool.arunner]\nparallel = 2\nkeepdb = true\ntag = ["a"]\n'
         )
-        loaded = config.load(self.directory)
+        loaded = projectconfig.load(self.directory)
         params = command_for(
             lambda p: (
                 p.add_argument("--parallel", type=int),
@@ -161,24 +154,25 @@ class FileConfig(SimpleTestCase):
             )
         ).params
         self.assertEqual(
-            config.default_map(loaded, params), {"parallel": 2, "keepdb": True, "tags": ["a"]}
+            projectconfig.default_map(loaded, params),
+            {"parallel": 2, "keepdb": True, "tags": ["a"]},
         )
-        loaded = config.FileConfig(loaded.path, {"paralel": 2})
+        loaded = projectconfig.FileConfig(loaded.path, {"paralel": 2})
         with self.assertRaisesMessage(ConfigurationError, "unknown key 'paralel'"):
-            config.default_map(loaded, params)
-        self.assertEqual(config.default_map(loaded, params, strict=False), {})
+            projectconfig.default_map(loaded, params)
+        self.assertEqual(projectconfig.default_map(loaded, params, strict=False), {})
 
     def test_invalid_toml_and_missing_file(self):
-        self.assertEqual(config.load(self.directory).values, {})
+        self.assertEqual(projectconfig.load(self.directory).values, {})
         (self.directory / "pyproject.toml").write_text("[tool.arunner\n")
         with self.assertRaisesMessage(ConfigurationError, "not valid TOML"):
-            config.load(self.directory)
+            projectconfig.load(self.directory)
 
     def test_settings_from_manage_py(self):
         (self.directory / "manage.py").write_text(
             'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")\n'
         )
-        self.assertEqual(config.settings_from_manage_py(self.directory), "proj.settings")
+        self.assertEqual(projectconfig.settings_from_manage_py(self.directory), "proj.settings")
 
 
 class Xml(SimpleTestCase):
@@ -214,14 +208,14 @@ class Colour(SimpleTestCase):
                 return True
 
         tty, pipe = Tty(), object()
-        self.assertTrue(output.use_colour(tty, environ={}))
-        self.assertFalse(output.use_colour(pipe, environ={}))
-        self.assertFalse(output.use_colour(tty, environ={"NO_COLOR": "1"}))
-        self.assertTrue(output.use_colour(tty, environ={"NO_COLOR": ""}))
-        self.assertTrue(output.use_colour(pipe, environ={"FORCE_COLOR": "1"}))
-        self.assertFalse(output.use_colour(pipe, environ={"FORCE_COLOR": "1", "NO_COLOR": "1"}))
-        self.assertTrue(output.use_colour(pipe, force_color=True, environ={"NO_COLOR": "1"}))
-        self.assertFalse(output.use_colour(tty, no_color=True, environ={"FORCE_COLOR": "1"}))
+        self.assertTrue(terminal.use_colour(tty, environ={}))
+        self.assertFalse(terminal.use_colour(pipe, environ={}))
+        self.assertFalse(terminal.use_colour(tty, environ={"NO_COLOR": "1"}))
+        self.assertTrue(terminal.use_colour(tty, environ={"NO_COLOR": ""}))
+        self.assertTrue(terminal.use_colour(pipe, environ={"FORCE_COLOR": "1"}))
+        self.assertFalse(terminal.use_colour(pipe, environ={"FORCE_COLOR": "1", "NO_COLOR": "1"}))
+        self.assertTrue(terminal.use_colour(pipe, force_color=True, environ={"NO_COLOR": "1"}))
+        self.assertFalse(terminal.use_colour(tty, no_color=True, environ={"FORCE_COLOR": "1"}))
 
 
 class LastFailedRecord(SimpleTestCase):
@@ -296,9 +290,9 @@ class PassReports(SimpleTestCase):
                     self.assertLess(i, 1)
 
     def outcomes(self, *active: Collected) -> dict[str, str]:
-        resultclass = output.result_class(
+        resultclass = terminal.result_class(
             None,
-            reporters=reports.Reporters(active),
+            reporters=model.Reporters(active),
             total=4,
             colour=False,
             live=False,
@@ -337,7 +331,7 @@ class PassReports(SimpleTestCase):
 
 
 class LoaderCanary(SimpleTestCase):
-    """``arunner.collection`` relies on unittest's private ``_FailedTest`` stand-in."""
+    """``arunner.runsetup.collection`` relies on unittest's private ``_FailedTest`` stand-in."""
 
     def test_failed_import_is_a_failed_test(self):
         suite = unittest.defaultTestLoader.loadTestsFromName("arunner_no_such_module_x")
@@ -380,7 +374,7 @@ class ClosingLine(SimpleTestCase):
         unittest.defaultTestLoader.loadTestsFromTestCase(Outcomes).run(result)
         # failed: the failure, the error, the unexpected success and the test whose two
         # subtests fail (once: a test fails once, however many of its parts do)
-        self.assertEqual(reporting.closing_line(result), "2 passed, 4 failed, 1 skipped")
+        self.assertEqual(closingline.closing_line(result), "2 passed, 4 failed, 1 skipped")
 
     def test_a_skipped_class_is_one_skip_and_no_test_ran(self):
         class Skipped(unittest.TestCase):
@@ -398,4 +392,4 @@ class ClosingLine(SimpleTestCase):
         load = unittest.defaultTestLoader.loadTestsFromTestCase
         result = unittest.TestResult()
         unittest.TestSuite([load(Skipped), load(Runs)]).run(result)
-        self.assertEqual(reporting.closing_line(result), "1 passed, 0 failed, 1 skipped")
+        self.assertEqual(closingline.closing_line(result), "1 passed, 0 failed, 1 skipped")

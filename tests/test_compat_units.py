@@ -2,7 +2,7 @@
 
 from django.test import SimpleTestCase
 
-from arunner.escapes import Choice, choose
+from arunner.guards.threadscope import Choice, choose
 
 
 class Plain:

@@ -8,8 +8,8 @@ from unittest import mock
 from django.db import connections
 from django.test import SimpleTestCase
 
-from arunner import dbcheck
-from arunner.errors import ConfigurationError
+from arunner.core.errors import ConfigurationError
+from arunner.runsetup import dbcheck
 from tests.databases import skip_missing
 from tests.test_cli_errors import refusing_port
 

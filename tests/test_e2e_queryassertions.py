@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.test import TestCase, TransactionTestCase
 
-from arunner.queryassertions import QueryAssertionError
+from arunner.suite.queryassertions import QueryAssertionError
 from e2eapp.models import Item, Marker
 
 INSTANCES = []

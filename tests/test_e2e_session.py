@@ -17,7 +17,7 @@ import weakref
 
 from django.test import TestCase
 
-from arunner.loop import OWNER
+from arunner.core.loops import OWNER
 from e2eapp.models import Item
 
 REFS = {}

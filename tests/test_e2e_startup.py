@@ -195,8 +195,8 @@ class ProjectsWithoutADatabase(SimpleTestCase):
                 self.assertNotIn("unreachable", run.output)
             self.assertIn("LOOP asyncio.", runs["django.test.runner.DiscoverRunner"].output)
             for name in ("arunner.AsyncDiscoverRunner", "arunner", "arunner --parallel 2"):
-                self.assertIn("LOOP arunner.loop", runs[name].output, name)
-                self.assertIn("SIMPLE LOOP arunner.loop", runs[name].output, name)
+                self.assertIn("LOOP arunner.core.loops", runs[name].output, name)
+                self.assertIn("SIMPLE LOOP arunner.core.loops", runs[name].output, name)
                 self.assertEqual(runs[name].closing_line, "3 passed, 0 failed, 0 skipped")
 
     def test_no_databases_setting(self):

@@ -81,7 +81,7 @@ class OwnDoCleanupsUnittest(unittest.TestCase):
 
 class RunsASuite(TestCase):
     def test_its_own_end_still_comes(self):
-        from arunner.suite import AsyncTestSuite
+        from arunner.suite.testsuite import AsyncTestSuite
 
         class Inner(unittest.TestCase):
             def test_inner(self):
@@ -123,7 +123,7 @@ django.setup()
 setup_test_environment()
 
 from arunner.escapes import EscapedQueryError
-from arunner.suite import AsyncTestSuite
+from arunner.suite.testsuite import AsyncTestSuite
 from e2eapp.tests.test_ends import EndsAfterCleanups
 
 runner = DiscoverRunner(verbosity=0, interactive=False)

@@ -1,4 +1,4 @@
-"""What arunner replaces during a run is put back when the run ends (``arunner.inventory``)."""
+"""What arunner replaces during a run is put back when the run ends (``arunner.core.inventory``)."""
 
 from django.test import SimpleTestCase
 
@@ -7,7 +7,7 @@ from tests.e2e import Project
 TESTS = """
 from django.test import TestCase
 
-from arunner import inventory
+from arunner.core import inventory
 from e2eapp.models import Item
 
 
@@ -24,7 +24,8 @@ class WithAsyncData(TestCase):
 RUNNER = """
 import inspect
 
-from arunner import AsyncDiscoverRunner, inventory
+from arunner import AsyncDiscoverRunner
+from arunner.core import inventory
 
 
 class CheckingRunner(AsyncDiscoverRunner):

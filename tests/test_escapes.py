@@ -17,9 +17,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 from django.test import TestCase, TransactionTestCase
 
-from arunner import route
 from arunner.escapes import EscapedQueryError, LeakedWriteError, expected_refusals
-from arunner.unitlock import ConnectionWaitTimeout
+from arunner.guards import route, routedconnection
+from arunner.guards.unitlock import ConnectionWaitTimeout
 from tests.testapp.models import Item
 
 
@@ -359,5 +359,5 @@ class RouteWrapperKeptByAThread(TestCase):
         _leftover["keeper_go"].set()
         _leftover["keeper"].join()
         later = _leftover["kept"]["later"]
-        self.assertIsInstance(later, route.RouteEndedError)
+        self.assertIsInstance(later, routedconnection.RouteEndedError)
         self.assertIn("from thread 'keeper': it belongs to a test that has ended", str(later))

@@ -5,8 +5,8 @@ import time
 
 from django.test import SimpleTestCase
 
-from arunner.sqlkind import writes
-from arunner.unitlock import ConnectionWaitTimeout, UnitLock
+from arunner.guards.sqlkind import writes
+from arunner.guards.unitlock import ConnectionWaitTimeout, UnitLock
 
 
 class Writes(SimpleTestCase):

@@ -1,4 +1,4 @@
-"""Canaries: one per private name in ``arunner.inventory``.
+"""Canaries: one per private name in ``arunner.core.inventory``.
 
 Each fails loudly, naming the private name, when a release of Django, asgiref, unittest or
 asyncio changes it. CI runs them on the oldest and newest supported releases.
@@ -24,7 +24,8 @@ from django.db.backends.utils import CursorWrapper
 from django.test import SimpleTestCase, TestCase
 from django.test import runner as django_runner
 
-from arunner import executewrappers, inventory
+from arunner.core import inventory
+from arunner.guards import executewrappers
 
 
 class AsyncioPrivates(SimpleTestCase):
@@ -250,7 +251,7 @@ class CleanupCount(SimpleTestCase):
 
 
 class RoutePrivates(SimpleTestCase):
-    """The names route mode touches (``arunner.route``)."""
+    """The names route mode touches (``arunner.guards.route``)."""
 
     def test_connection_storage_backs_connection_lookups(self):
         storage = inventory.connection_storage(connections)

@@ -13,8 +13,8 @@ from django.db import close_old_connections, connection, transaction
 from django.test import SimpleTestCase, TestCase, TransactionTestCase
 from django.test.testcases import DatabaseOperationForbidden
 
-from arunner.isolation import TestConnectionClosedError
-from arunner.loop import TrackingLoop
+from arunner.core.loops import TrackingLoop
+from arunner.guards.isolation import TestConnectionClosedError
 from arunner.testing import assert_num_queries, capture_on_commit_callbacks
 from tests.testapp.models import Item
 

@@ -14,7 +14,9 @@ from unittest import mock
 
 from django.test import SimpleTestCase
 
-from arunner import inventory, timeouts, workerfiles, workers
+from arunner.core import inventory
+from arunner.parallel import handoff, workers
+from arunner.timeouts import watchdog as timeouts
 
 
 def counting_init(calls):
@@ -54,7 +56,7 @@ class WorkerNumbers(SimpleTestCase):
         return self.calls[-1][0]
 
     def notes_left(self):
-        return list(workerfiles.read_notes(self.notes, set()))
+        return list(handoff.read_notes(self.notes, set()))
 
     def test_new_workers_take_the_next_numbers(self):
         self.assertEqual([self.start_worker(), self.start_worker()], [1, 2])
@@ -97,10 +99,10 @@ class Notes(SimpleTestCase):
                 workers.leave_note("app.tests.T.test_b", "the report", result)
             seen = set()
             self.assertEqual(
-                list(workerfiles.read_notes(directory, seen)),
-                [workerfiles.Note(3, "app.tests.T.test_b", "the report", result.events)],
+                list(handoff.read_notes(directory, seen)),
+                [handoff.Note(3, "app.tests.T.test_b", "the report", result.events)],
             )
-            self.assertEqual(list(workerfiles.read_notes(directory, seen)), [])
+            self.assertEqual(list(handoff.read_notes(directory, seen)), [])
             self.assertEqual(table.batches[0], workers.IDLE)
 
 
@@ -132,48 +134,48 @@ class EventStreams(SimpleTestCase):
     def setUp(self):
         directory = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, directory)
-        self.addCleanup(workerfiles.events_file.close)
+        self.addCleanup(handoff.events_file.close)
         self.path = Path(directory) / "events-1.bin"
 
     def test_each_test_reaches_the_file_when_it_ends(self):
-        stream = workerfiles.EventStream(self.path, 4)
+        stream = handoff.EventStream(self.path, 4)
         stream.append(("addError", -1, "setUpClass", "error"))
         stream.append(("startTest", 0))
-        self.assertEqual(workerfiles.read_records(self.path, 0)[0], [(4, [stream[0]])])
+        self.assertEqual(handoff.read_records(self.path, 0)[0], [(4, [stream[0]])])
         stream.append(("addSuccess", 0))
         stream.append(("stopTest", 0))
-        records, end = workerfiles.read_records(self.path, 0)
+        records, end = handoff.read_records(self.path, 0)
         self.assertEqual(records, [(4, [stream[0]]), (4, list(stream[1:]))])
-        self.assertEqual(workerfiles.read_records(self.path, end), ([], end))
+        self.assertEqual(handoff.read_records(self.path, end), ([], end))
 
     def test_batches_append_to_one_open_file_and_a_new_path_gets_its_own(self):
-        first, second = workerfiles.EventStream(self.path, 1), workerfiles.EventStream(self.path, 2)
+        first, second = handoff.EventStream(self.path, 1), handoff.EventStream(self.path, 2)
         other = self.path.with_name("events-2.bin")
-        with mock.patch.object(workerfiles.os, "open", wraps=os.open) as opened:
+        with mock.patch.object(handoff.os, "open", wraps=os.open) as opened:
             first.append(("startTest", 0))
             first.append(("stopTest", 0))
             second.append(("addSuccess", 0))
             self.assertEqual(opened.call_count, 1)
-            workerfiles.EventStream(other, 3).append(("addSuccess", 0))
+            handoff.EventStream(other, 3).append(("addSuccess", 0))
             self.assertEqual(opened.call_count, 2)
-        records, _ = workerfiles.read_records(self.path, 0)
+        records, _ = handoff.read_records(self.path, 0)
         self.assertEqual([batch for batch, _ in records], [1, 2])
-        self.assertEqual(workerfiles.read_records(other, 0)[0], [(3, [("addSuccess", 0)])])
-        self.assertEqual(len(workerfiles.read_records(self.path, 0)[0]), 2)
+        self.assertEqual(handoff.read_records(other, 0)[0], [(3, [("addSuccess", 0)])])
+        self.assertEqual(len(handoff.read_records(self.path, 0)[0]), 2)
 
     def test_it_pickles_as_the_plain_list_django_returns(self):
-        stream = workerfiles.EventStream(self.path, 0)
+        stream = handoff.EventStream(self.path, 0)
         stream.append(("startTest", 0))
         copy = pickle.loads(pickle.dumps(stream))
         self.assertIs(type(copy), list)
         self.assertEqual(copy, [("startTest", 0)])
 
     def test_a_record_cut_short_by_a_killed_worker_is_not_read(self):
-        stream = workerfiles.EventStream(self.path, 0)
+        stream = handoff.EventStream(self.path, 0)
         stream.append(("startTest", 0))
         stream.append(("stopTest", 0))
         whole = self.path.read_bytes()
         self.path.write_bytes(whole + whole[:-3])
-        records, end = workerfiles.read_records(self.path, 0)
+        records, end = handoff.read_records(self.path, 0)
         self.assertEqual(records, [(0, [("startTest", 0), ("stopTest", 0)])])
         self.assertEqual(end, len(whole))

@@ -4,7 +4,7 @@ import asyncio
 
 from django.test import SimpleTestCase
 
-from arunner import stacks
+from arunner.timeouts import stacks
 
 
 async def helper_that_waits():

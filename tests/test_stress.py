@@ -25,8 +25,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.utils import DatabaseError
 from django.test import TestCase
 
-from arunner import route
 from arunner.escapes import EscapedQueryError, expected_refusals
+from arunner.guards import route
 from tests.testapp.models import Item
 
 ITERATIONS = 1000

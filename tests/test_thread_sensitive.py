@@ -17,9 +17,9 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.test import TestCase
 
-from arunner import inventory
-from arunner.loop import OWNER, OutsideTestError
-from arunner.suite import RunContext
+from arunner.core import inventory
+from arunner.core.loops import OWNER, OutsideTestError
+from arunner.suite.runcontext import RunContext
 from tests.testapp.models import Item
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("thread_sensitive_test_var")

@@ -1,0 +1,8 @@
+"""What a run reports: one ``TestReport`` per test (``model``), built by the result mixin
+``recorder``; the terminal lines while it runs (``terminal``), the closing line
+(``closingline``), ``--junit-xml`` (``junitxml``), ``--durations`` (``durations``),
+``--lf``/``--ff`` (``lastfailed``), how report files are written (``reportfiles``), and a
+worker's failures with their tracebacks (``remoteerrors``).
+
+Imports the core only.
+"""

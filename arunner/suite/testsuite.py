@@ -1,0 +1,56 @@
+"""``AsyncTestSuite``: the suite class Django's runner builds, which opens the run's
+``RunContext`` (``runcontext``) around its tests.
+
+``DiscoverRunner`` builds subsuites for ``--parallel`` workers with ``type(suite)``, so this
+class's ``run`` also runs inside each worker; everything that owns a thread or a loop is made
+there, lazily, never in the parent before the workers fork.
+"""
+
+from __future__ import annotations
+
+import unittest
+from typing import Any
+
+from django.db import connections
+from django.test.utils import iter_test_cases
+
+from arunner.core import inventory
+from arunner.core.options import RunConfig, resolve, run_config
+from arunner.suite import testcase
+from arunner.suite.runcontext import RunContext
+
+__unittest = True
+
+
+def _default_config() -> RunConfig:
+    """For a suite run outside ``AsyncDiscoverRunner``: options from the environment."""
+    return run_config(resolve({}), test_aliases=frozenset(connections))
+
+
+class AsyncTestSuite(unittest.TestSuite):
+    """A ``TestSuite`` whose tests run under a ``RunContext``."""
+
+    arunner_config: RunConfig | None = None
+
+    def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:
+        if RunContext.active is not None:
+            return super().run(result, debug)
+        if any(isinstance(test, unittest.TestSuite) for test in self._tests):
+            self._tests = list(iter_test_cases(self))
+        with RunContext(self.arunner_config or _default_config(), result, debug):
+            return super().run(result, debug)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Let ``--parallel`` send ``IsolatedAsyncioTestCase`` tests to workers: the
+        ``contextvars.Context`` each one holds cannot be pickled, and arunner's sessions
+        replace it anyway."""
+        for test in self._tests:
+            if testcase.is_isolated_asyncio(test):
+                inventory.drop_asyncio_test_context(test)
+        return self.__dict__
+
+    def _handleClassSetUp(self, test: Any, result: unittest.TestResult) -> None:
+        context = RunContext.active
+        if context is not None:
+            context.before_test(test)
+        inventory.handle_class_setup(self, test, result)
