@@ -36,7 +36,7 @@ from arunner.report import (
 from arunner.runsetup import collection, dbcheck, selection, testdbs
 from arunner.suite import testcase
 from arunner.suite.testsuite import AsyncTestSuite
-from arunner.timeouts import dbinterrupt, watchdog
+from arunner.timeouts import dbinterrupt, emergency
 
 #: The run's ``connection_created`` receiver that notes each session's server id, so a
 #: stop can cancel a query of the main thread's (``dbinterrupt.canceller``).
@@ -238,9 +238,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         )
 
     def run_suite(self, suite: unittest.TestSuite, **kwargs: Any) -> unittest.TestResult:
-        config = self.run_config()
-        for subsuite in getattr(suite, "subsuites", None) or [suite]:
-            subsuite.arunner_config = config
+        suite = _with_config(suite, self.run_config())
         self._reporters = model.Reporters(self.make_reporters())
         self._total = suite.countTestCases()
         parallel = getattr(suite, "subsuites", None) is not None
@@ -248,7 +246,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._records_locally = not (
             parallel and workers.install(suite, reporters.wants_details, reporters.wants_passes)
         )
-        forget = watchdog.at_end_run(self._reporters.close)
+        forget = emergency.at_end_run(self._reporters.close)
         self._made_results = []
         self._parallel_suite = parallel
         if self._stopper is not None:
@@ -333,3 +331,13 @@ class AsyncDiscoverRunner(DiscoverRunner):
             atexit.register(write)
         else:
             write()
+
+
+def _with_config(suite: unittest.TestSuite, config: options.RunConfig) -> unittest.TestSuite:
+    """The suite to run: each ``AsyncTestSuite`` in it (a ``--parallel`` suite's subsuites, which
+    travel to the workers) made anew with the run's settings."""
+    subsuites = getattr(suite, "subsuites", None)
+    if subsuites is not None:
+        suite.subsuites = [_with_config(subsuite, config) for subsuite in subsuites]  # type: ignore[attr-defined]  # Django's ParallelTestSuite
+        return suite
+    return suite.with_config(config) if isinstance(suite, AsyncTestSuite) else suite

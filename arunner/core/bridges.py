@@ -95,6 +95,18 @@ class Bridge:
     def phase_over(self) -> None:
         """Called by a session's phase in its last step, on the loop."""
 
+    def begin_session(self, owner: object) -> None:
+        """From now on E serves ``owner``'s thread-sensitive calls (a test session's)."""
+        self.executor.active = owner
+
+    def refuse_late_calls(self) -> None:
+        """E serves no session any more: a call from a task of the last one is refused."""
+        self.executor.active = None
+
+    def end_session(self) -> None:
+        """The session is over: E serves nobody, and refuses what is still on its way."""
+        self.executor.active = None
+
     def _new_loop(self, factory: Callable[[], TrackingLoop]) -> TrackingLoop:
         loop = factory()
         inventory.loop_thread_executors[loop] = self.executor
@@ -322,6 +334,15 @@ class HopBridge(Bridge):
     def wait(self, future: Any) -> Any:
         self.executor.serve(future)
         return future.result()
+
+    def begin_session(self, owner: object) -> None:
+        super().begin_session(owner)
+        self.executor.open = True
+
+    def end_session(self) -> None:
+        super().end_session()
+        self.executor.open = False
+        self.executor.reject_queued()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         was_open, self.executor.open = self.executor.open, True

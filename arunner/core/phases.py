@@ -31,7 +31,6 @@ from typing import Any
 from arunner.core import drain, inventory
 from arunner.core.bridges import Bridge
 from arunner.core.errors import TestTimeoutError
-from arunner.core.loops import HomeThreadExecutor
 
 __unittest = True
 
@@ -83,10 +82,7 @@ class TestSession:
         self._drained: Drained | None = None
         self.finished = False
         threads.recording = self._started_threads
-        executor = bridge.executor
-        executor.active = self
-        if isinstance(executor, HomeThreadExecutor):
-            executor.open = True
+        bridge.begin_session(self)
 
     def __str__(self) -> str:
         return str(self.test_id)
@@ -151,11 +147,7 @@ class TestSession:
             self._context = None
             self.task = None
             self._threads.recording = None
-            executor = self.bridge.executor
-            executor.active = None
-            if isinstance(executor, HomeThreadExecutor):
-                executor.open = False
-                executor.reject_queued()
+            self.bridge.end_session()
         if cancelled or stuck:
             self._disown([item.thread for item in stuck if item.thread is not None])
             drain.report(
@@ -244,5 +236,5 @@ class TestSession:
         drained: Drained = [], []
         if drain.anything_left(loop, before, threads):
             drained = await drain.Drain(loop, before, threads, self.grace).run()
-        self.bridge.executor.active = None
+        self.bridge.refuse_late_calls()
         return drained

@@ -14,6 +14,8 @@ import sys
 import warnings
 from typing import Any
 
+from arunner.core.guard import TestPlan
+
 __unittest = True
 
 _NEVER_AWAITED = "was never awaited"
@@ -70,11 +72,11 @@ class TestDiagnostics:
             logging.getLogger("asyncio").removeHandler(self._handler)
             self._handler = None
 
-    def begin(self, test: Any) -> None:
+    def begin(self, test: Any, plan: TestPlan) -> None:
         """Collect from now on: what comes between tests belongs to none of them."""
         self.test = test
 
-    def end(self) -> None:
+    def end(self, test: Any, begun: None) -> None:
         """The test's end: report slow callbacks; fail for unawaited coroutines."""
         test, self.test = self.test, None
         if not (self.slow or self.unawaited):

@@ -43,18 +43,21 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 from arunner.core import inventory
+from arunner.core.guard import TestPlan
 from arunner.core.loops import OWNER
 from arunner.core.options import OptionError
-from arunner.guards import executewrappers, sqlkind, transactionend
+from arunner.guards import executewrappers, sqlkind, threadscope, transactionend
 from arunner.guards.route import RouteSession
 from arunner.guards.threadscope import (
     BETWEEN_TESTS,
     BETWEEN_TESTS_COMPAT,
     CLASS_ATTRIBUTE,
+    Choice,
     EscapedQueryError,
     LeakedWriteError,
     Scope,
     disowned,
+    refuse_strays,
 )
 
 if TYPE_CHECKING:
@@ -92,10 +95,16 @@ class ThreadGuard:
         aliases: Iterable[str] = (),
         threads: ThreadWatch | None = None,
         compat: bool = False,
+        db_threads: str = "strict",
     ) -> None:
         self.home = threading.get_ident()
         self.aliases = frozenset(aliases)
         self.threads = threads
+        self.compat = compat
+        self.db_threads = db_threads
+        #: The class's choice (``threadscope.choose``) for tests that hold no atomic and for
+        #: tests that do (indexed by ``holds_atomic``): decided once per class.
+        self._choices: list[Choice | None] = [None, None]
         self.between_tests = BETWEEN_TESTS_COMPAT if compat else BETWEEN_TESTS
         self.scope = self.between_tests
         self._foreign: set[BaseDatabaseWrapper] = set()
@@ -107,6 +116,9 @@ class ThreadGuard:
         ThreadGuard.active = self
 
     def uninstall(self) -> None:
+        """Also refuses, for good, the threads tests started that outlive the run."""
+        if self.threads is not None:
+            refuse_strays(self.threads.alive())
         ThreadGuard.active = None
         self.statements.uninstall()
         if self.scope.route is not None:
@@ -114,11 +126,21 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(
+    def begin(self, test: Any, plan: TestPlan) -> Scope:
+        """Start guarding ``test`` as ``choose`` decided for its class."""
+        if plan.new_class:
+            self._choices = [None, None]
+        choice = self._choices[plan.holds_atomic]
+        if choice is None:
+            choice = threadscope.choose(test, plan.holds_atomic, self.db_threads, self.compat)
+            self._choices[plan.holds_atomic] = choice
+        return self.guard(test, *choice)
+
+    def guard(
         self, test: Any, mode: str, problem: str | None = None, at_stake: bool = True
     ) -> Scope:
-        """Start guarding ``test`` as ``choose`` decided: in ``mode``; ``problem``, the error
-        of a bad class attribute, fails it."""
+        """Start guarding ``test`` in ``mode``; ``problem``, the error of a bad class
+        attribute, fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
         scope = Scope(test, mode, earlier, at_stake)
         if problem is not None:
@@ -130,7 +152,7 @@ class ThreadGuard:
             scope.route.begin()
         return scope
 
-    def end(self, scope: Scope) -> None:
+    def end(self, test: Any, scope: Scope) -> None:
         """Stop routing, close worker connections; fail the test for what it was refused,
         and for ending the transaction it holds (``transactionend``)."""
         try:

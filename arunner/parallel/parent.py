@@ -253,9 +253,8 @@ class _Batches:
         _report_error(self.result, tests[position], TestTimeoutError(note.report))
         rest = tests[position + 1 :]
         if rest and not self.result.shouldStop:
-            remaining = type(subsuite)(rest)
-            remaining.arunner_config = getattr(subsuite, "arunner_config", None)
-            self._submit(remaining)
+            config = getattr(subsuite, "config", None)
+            self._submit(type(subsuite)(rest) if config is None else type(subsuite)(rest, config))
 
 
 def _before(event: tuple[Any, ...], position: int) -> bool:

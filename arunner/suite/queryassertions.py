@@ -26,6 +26,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.test import TransactionTestCase
 
 from arunner.core import inventory
+from arunner.core.guard import TestPlan
 
 __all__ = ["QueryAssertionError", "applies", "install", "uninstall"]
 
@@ -77,6 +78,30 @@ def uninstall(test: Any) -> None:
         method = attributes.get(name)
         if isinstance(getattr(method, "__self__", None), QueryAssertions):
             del attributes[name]
+
+
+class QueryAssertionsGuard:
+    """The run's guard (``core.guard``) that gives coroutine tests these methods for their
+    run; ``current`` as for ``install``."""
+
+    def __init__(self, current: Callable[[], TestThread | None]) -> None:
+        self.current = current
+
+    def install(self) -> None:
+        """Nothing for the run: the methods go on each test's instance."""
+
+    def uninstall(self) -> None:
+        """Nothing for the run."""
+
+    def begin(self, test: Any, plan: TestPlan) -> bool:
+        if not (plan.coroutine and applies(test)):
+            return False
+        install(test, self.current)
+        return True
+
+    def end(self, test: Any, installed: bool) -> None:
+        if installed:
+            uninstall(test)
 
 
 class QueryAssertions:

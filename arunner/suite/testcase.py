@@ -24,6 +24,7 @@ from asgiref.sync import async_to_sync
 from django.test import SimpleTestCase, TestCase
 
 from arunner.core import inventory
+from arunner.core.guard import TestPlan, record_failure
 from arunner.core.phases import TestSession
 from arunner.guards import isolation
 
@@ -269,6 +270,45 @@ class PhaseHooks:
         finally:
             if self.rollback is not None:
                 self.rollback()
+
+
+class CoroutineTests:
+    """The run's guard (``core.guard``) for coroutine tests: their phase hooks, installed
+    before the test, and their session's drain and rollback at its end (first of all the
+    ends, so that the others see the test rolled back)."""
+
+    def __init__(self, opener: SessionOpener) -> None:
+        self.opener = opener
+
+    def install(self) -> None:
+        """Nothing for the run: the hooks go on each coroutine test's instance."""
+
+    def uninstall(self) -> None:
+        """Nothing for the run."""
+
+    def begin(self, test: unittest.TestCase, plan: TestPlan) -> PhaseHooks | None:
+        if not plan.coroutine:
+            return None
+        hooks = PhaseHooks(test, plan.coroutine_method, self.opener, plan.rollback_aliases)
+        if plan.end_cleanup is not None:
+            hooks.ends_with(plan.end_cleanup)
+        hooks.install()
+        return hooks
+
+    def end(self, test: unittest.TestCase, hooks: PhaseHooks | None) -> None:
+        """Drain and roll back, then run the cleanups the drained tasks added; the hooks
+        come off the instance whatever fails."""
+        if hooks is None:
+            return
+        try:
+            try:
+                hooks.finish()
+            except BaseException as exc:
+                record_failure(test, exc)
+            if inventory.cleanup_count(test):
+                test.doCleanups()
+        finally:
+            hooks.uninstall()
 
 
 #: The marks unittest reads from a test method; asgiref's wrapper does not carry them.

@@ -9,6 +9,7 @@ there, lazily, never in the parent before the workers fork.
 from __future__ import annotations
 
 import unittest
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections
@@ -28,16 +29,27 @@ def _default_config() -> RunConfig:
 
 
 class AsyncTestSuite(unittest.TestSuite):
-    """A ``TestSuite`` whose tests run under a ``RunContext``."""
+    """A ``TestSuite`` whose tests run under a ``RunContext``, with the run settings it is
+    made with (from the environment when made without: a suite run outside the runner)."""
 
-    arunner_config: RunConfig | None = None
+    def __init__(self, tests: Iterable[Any] = (), config: RunConfig | None = None) -> None:
+        super().__init__(tests)
+        self.config = config
+
+    def with_config(self, config: RunConfig) -> AsyncTestSuite:
+        """This suite's tests, to run with ``config``. They move to the new suite, so that
+        each one is freed once it ran (unittest lets go of a suite's finished tests), rather
+        than held by this one until the run ends."""
+        suite = type(self)(config=config)
+        suite._tests, self._tests = self._tests, []
+        return suite
 
     def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:
         if RunContext.active is not None:
             return super().run(result, debug)
         if any(isinstance(test, unittest.TestSuite) for test in self._tests):
             self._tests = list(iter_test_cases(self))
-        with RunContext(self.arunner_config or _default_config(), result, debug):
+        with RunContext(self.config or _default_config(), result, debug):
             return super().run(result, debug)
 
     def __getstate__(self) -> dict[str, Any]:

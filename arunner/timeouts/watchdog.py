@@ -14,25 +14,29 @@ When a test passes its deadline the watchdog, in order:
 3. cancels the test's current phase on its loop (coroutine tests);
 4. after ``ESCALATE`` seconds, interrupts the test's thread with ``SIGNAL``, whose handler
    raises ``TestTimeoutError`` wherever that thread is (``time.sleep``, a lock, the loop);
-5. after ``GIVE_UP`` more seconds, ends the run: reports the test, terminates its database
-   sessions, drops the test databases (unless ``--keepdb``), and exits with status 1.
+5. after ``GIVE_UP`` more seconds, terminates its database sessions and ends the run
+   (``emergency``).
+
+``TimeLimits`` is the run's guard (``core.guard``): it arms the watchdog for each test that
+has a limit, and checks the limit at the test's end.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sys
 import threading
 import time
+import unittest
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 from arunner.core.errors import TestTimeoutError
+from arunner.core.guard import TestPlan
 from arunner.timeouts import dbinterrupt, stacks
 
 __unittest = True
@@ -212,33 +216,55 @@ def start(armed: Armed, result: Any) -> None:
     armed.deadline = time.monotonic() + armed.seconds
 
 
-#: What must still happen when the watchdog ends a run (reports written, for one).
-_at_end_run: list[Callable[[], None]] = []
+class TimeLimits:
+    """The run's guard for time limits: ``--timeout`` and ``@timeout``, per test.
 
+    ``cancel`` and ``where`` reach the session of the coroutine test in progress (the suite
+    owns it); ``emergency`` ends the run when a test cannot be stopped (``emergency``).
+    """
 
-def at_end_run(callback: Callable[[], None]) -> Callable[[], None]:
-    """Register ``callback`` for an emergency end of the run; returns its unregistration."""
-    _at_end_run.append(callback)
-    return lambda: _at_end_run.remove(callback)
+    def __init__(
+        self,
+        default: float,
+        emergency: Callable[[Armed], None],
+        cancel: Callable[[Armed], None],
+        where: Callable[[], tuple[Any, Any]],
+    ) -> None:
+        self.default = default
+        self.watchdog = Watchdog(emergency)
+        self._cancel = cancel
+        self._where = where
+        self._class_limit = default
 
+    def install(self) -> None:
+        self.watchdog.install()
 
-def end_run(report: str, finish: Callable[[], None], ending: str = "the run") -> None:
-    """The last resort, on the watchdog thread: the test's thread cannot be stopped."""
-    sys.stderr.write(f"\narunner: the test could not be cancelled; ending {ending}.\n{report}\n")
-    try:
-        for callback in list(_at_end_run):
-            with contextlib.suppress(Exception):
-                callback()
-        finish()
-    finally:
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(1)
+    def uninstall(self) -> None:
+        self.watchdog.uninstall()
 
+    def begin(self, test: unittest.TestCase, plan: TestPlan) -> Armed | None:
+        """Arm the watchdog when the test starts running (after its class set-up)."""
+        if plan.new_class:
+            self._class_limit = class_limit(type(test), self.default)
+        seconds = limit_for(plan.function, self._class_limit)
+        if seconds <= 0:
+            return None
+        wrappers = [connections[alias] for alias in plan.databases]
+        armed = Armed(test.id(), seconds, wrappers, self._cancel, self._where)
+        run = test.run
+        watchdog = self.watchdog
 
-def drop_test_databases(connections: list[BaseDatabaseWrapper], keepdb: bool) -> None:
-    """What teardown would have done, from the watchdog thread (test databases only)."""
-    if keepdb:
-        return
-    for connection in connections:
-        dbinterrupt.drop_test_database(connection)
+        def run_with_limit(result: Any = None) -> Any:
+            start(armed, result)
+            watchdog.arm(armed)
+            try:
+                return run(result)
+            finally:
+                watchdog.disarm()
+
+        test.run = run_with_limit  # type: ignore[method-assign]  # this test instance only, for its run
+        return armed
+
+    def end(self, test: unittest.TestCase, armed: Armed | None) -> None:
+        if armed is not None:
+            self.watchdog.check(armed)
