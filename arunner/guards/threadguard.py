@@ -134,9 +134,9 @@ class ThreadGuard:
         if choice is None:
             choice = threadscope.choose(test, plan.holds_atomic, self.db_threads, self.compat)
             self._choices[plan.holds_atomic] = choice
-        return self.guard(test, *choice)
+        return self.open_scope(test, *choice)
 
-    def guard(
+    def open_scope(
         self, test: Any, mode: str, problem: str | None = None, at_stake: bool = True
     ) -> Scope:
         """Start guarding ``test`` in ``mode``; ``problem``, the error of a bad class

@@ -98,9 +98,13 @@ class RunContext:
         self._async_phases = False
 
     def __enter__(self) -> RunContext:
-        for guard in self.guards:
-            guard.install()
-            self._uninstall.callback(guard.uninstall)
+        try:
+            for guard in self.guards:
+                guard.install()
+                self._uninstall.callback(guard.uninstall)
+        except BaseException:
+            self._uninstall.close()
+            raise
         unittest.TestCase.doCleanups = _then_end_test(unittest.TestCase.doCleanups)  # type: ignore[method-assign]  # wrapped for the run, undone on exit
         RunContext.active = self
         return self
