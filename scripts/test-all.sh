@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 MATRIX=(
   "py312-dj61|3.12|Django>=6.1,<6.2 asgiref"
   "py311-dj52|3.11|Django>=5.2,<5.3 asgiref==3.13.0"
+  "py313-dj60|3.13|Django>=6.0,<6.1 asgiref"
 )
 APT_PACKAGES=(gcc pkg-config libmariadb-dev)  # mysqlclient builds from source
 DBS=${ARUNNER_DBS:-sqlite,postgres,mariadb}
