@@ -1,6 +1,6 @@
 """Worker threads and the ORM in a real run: errors, the switches of route mode, teardown."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND, skip_missing
 from tests.e2e import Project
@@ -249,6 +249,7 @@ class Committed(TransactionTestCase):
 """
 
 
+@tag("cross")
 class StrictAndLeaks(SimpleTestCase):
     def test_swallowed_escapes_and_leaks_fail_the_test_and_never_commit(self):
         with Project({"test_swallowed": SWALLOWED}) as project:
@@ -273,6 +274,7 @@ class StrictAndLeaks(SimpleTestCase):
             )
 
 
+@tag("cross")
 class RouteSwitches(SimpleTestCase):
     @classmethod
     def setUpClass(cls):
@@ -315,6 +317,7 @@ class RouteSwitches(SimpleTestCase):
         self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("cross")
 class Cleanup(SimpleTestCase):
     """Worker connections never keep the test database from being dropped, and are closed
     before they could warn (``-W error::ResourceWarning``)."""
@@ -346,6 +349,7 @@ class Cleanup(SimpleTestCase):
             self._run(project)
 
 
+@tag("cross")
 class Leftovers(SimpleTestCase):
     """Work a test leaves running is refused in a later test, and does not fail it; a
     ``TransactionTestCase`` worker's connection, which commits by design, is closed."""
@@ -357,6 +361,7 @@ class Leftovers(SimpleTestCase):
         self.assertEqual(run.closing_line, "7 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("cross")
 class ThirdPartyThreads(SimpleTestCase):
     def test_fastapi_sync_endpoint_routed_under_the_hop_executor(self):
         with Project({"test_api": FASTAPI_HOP}) as project:

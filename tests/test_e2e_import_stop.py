@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import RUN_TIMEOUT
 
@@ -35,6 +35,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@tag("one_db")
 class SignalWhileImporting(SimpleTestCase):
     def run_child(self, signal_name: str) -> subprocess.CompletedProcess:
         return subprocess.run(

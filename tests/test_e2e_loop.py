@@ -8,7 +8,7 @@ made is visible only inside the test's transaction, so "1" means the generator w
 before the rollback, on the test's connection.
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -63,6 +63,7 @@ class Loop(TestCase):
 """
 
 
+@tag("cross")
 class LoopThreadScheduling(SimpleTestCase):
     def test_dropped_generator_is_closed_and_async_to_sync_works(self):
         for executor in ("inline", "hop"):

@@ -3,7 +3,7 @@
 (Stopping a ``--parallel`` run is part of the stop matrix, ``test_e2e_stops``.)
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -51,6 +51,7 @@ class Sync(TestCase):
 """
 
 
+@tag("one_db")
 class ParallelEvents(SimpleTestCase):
     def test_failing_subtests_reach_the_parent(self):
         """Django pickles a failing subtest's test to check it can be sent; arunner's state

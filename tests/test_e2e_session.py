@@ -5,7 +5,7 @@ A suite of thousands of coroutine tests must not keep each finished test, its ph
 and its session (and what they refer to: the test's loop, its rows) for the rest of the run.
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -70,6 +70,7 @@ class Marked(TestCase):
 """
 
 
+@tag("cross")
 class FinishedTestsAreReleased(SimpleTestCase):
     def test_nothing_keeps_a_finished_coroutine_test_alive(self):
         with Project({"test_released": RELEASED}) as project:
@@ -79,6 +80,7 @@ class FinishedTestsAreReleased(SimpleTestCase):
                     self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("one_db")
 class MarkedCoroutineTests(SimpleTestCase):
     def test_skip_and_expected_failure_marks_apply(self):
         """arunner puts Django's ``async_to_sync`` wrapper in place of the coroutine method

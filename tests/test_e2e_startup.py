@@ -4,7 +4,7 @@ not know, and a project without a database runs as under DiscoverRunner."""
 
 import re
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND
 from tests.e2e import MODELS, Project
@@ -139,6 +139,7 @@ def statuses(output):
     return found
 
 
+@tag("cross")
 class ProjectsWithReceivers(SimpleTestCase):
     def test_own_receiver_that_looks_up_the_alias(self):
         with Project({"test_receivers": RECEIVER_TESTS}) as project:
@@ -174,6 +175,7 @@ class ProjectsWithReceivers(SimpleTestCase):
                 self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("cross")
 class ProjectsWithoutADatabase(SimpleTestCase):
     """No ``DATABASES`` (Django's dummy backend), or an empty one: as DiscoverRunner runs
     the tests, arunner runs them, its async tests on arunner's loop."""

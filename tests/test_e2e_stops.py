@@ -7,8 +7,8 @@ each mode goes through both commands and (a point stopped by one signal aside) b
 Runs go three at a time, each on a project of its own, to keep the whole within tens of
 seconds.
 
-The matrix re-tests the same stops on every Python and Django of the CI matrix for the same
-database; ``scripts/test-all.sh`` runs it once per database (tag ``once_per_db``).
+Run on every Python and Django, the matrix would re-test the same stops: it runs in one env of
+the CI matrix, on every database (tag ``one_env``, ``scripts/test-all.sh``).
 """
 
 import queue
@@ -48,7 +48,7 @@ def rows() -> list[tuple[str, str, str, bool]]:
     return chosen
 
 
-@tag("once_per_db")
+@tag("one_env")
 class EveryStopIsClean(SimpleTestCase):
     def test_every_point_every_signal(self):
         chosen = rows()
@@ -114,6 +114,7 @@ class EveryStopIsClean(SimpleTestCase):
                 self.assertIn(f"arunner: {selected(point)} selected tests did not run", output)
 
 
+@tag("cross")
 class KeptDatabase(SimpleTestCase):
     def test_keepdb_after_a_stop_during_migrations_makes_the_database_again(self):
         """MariaDB's DDL is not transactional: the half-migrated database must not be kept."""
@@ -187,6 +188,7 @@ LIMIT = 2
 PAST_LIMIT = 30
 
 
+@tag("cross")
 class SwallowedTimeouts(SimpleTestCase):
     """A test that catches its timeout and keeps waiting fails with its report; the run
     goes on (a coroutine test is given up; a ``--parallel`` worker is ended) or ends by the
