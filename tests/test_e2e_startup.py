@@ -122,21 +122,15 @@ class Sync(unittest.TestCase):
 """
 
 
-_STATUS = re.compile(r"(ok|ERROR|FAIL|skipped.*)$")
+#: What the tests print: under --parallel a worker's line may land anywhere in the parent's
+#: output, even between a test's name and its status.
+_PRINTED = re.compile(r"(?:SIMPLE )?LOOP [\w.]+\n")
+_RESULT = re.compile(r"^(test_\w+) \(.*?\) \.\.\. (ok|ERROR|FAIL|skipped.*)$", re.M)
 
 
 def statuses(output):
-    """test name -> its status word, from a ``-v 2`` run (what a test prints may come
-    between its name and its status)."""
-    found, name = {}, None
-    for line in output.splitlines():
-        head = re.match(r"(test_\w+) \(.*?\) \.\.\. ", line)
-        if head:
-            name, line = head.group(1), line[head.end() :]
-        status = _STATUS.search(line)
-        if name is not None and status:
-            found[name], name = status.group(1), None
-    return found
+    """test name -> its status word, from a ``-v 2`` run."""
+    return dict(_RESULT.findall(_PRINTED.sub("", output)))
 
 
 @tag("cross")
