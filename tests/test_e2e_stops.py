@@ -7,8 +7,10 @@ each mode goes through both commands and (a point stopped by one signal aside) b
 Runs go three at a time, each on a project of its own, to keep the whole within tens of
 seconds.
 
-Run on every Python and Django, the matrix would re-test the same stops: it runs in one env of
-the CI matrix, on every database (tag ``one_env``, ``scripts/test-all.sh``).
+Run on every Python and Django, the matrix (and the swallowed timeouts, serial and parallel,
+coroutine and sync) would re-test the same stops: they run in one env of the CI matrix, on
+every database (tag ``one_env``, ``scripts/test-all.sh``); ``test_e2e_timeouts`` has the
+timeouts of every env.
 """
 
 import queue
@@ -114,7 +116,7 @@ class EveryStopIsClean(SimpleTestCase):
                 self.assertIn(f"arunner: {selected(point)} selected tests did not run", output)
 
 
-@tag("cross")
+@tag("one_env")
 class KeptDatabase(SimpleTestCase):
     def test_keepdb_after_a_stop_during_migrations_makes_the_database_again(self):
         """MariaDB's DDL is not transactional: the half-migrated database must not be kept."""
@@ -188,7 +190,7 @@ LIMIT = 2
 PAST_LIMIT = 30
 
 
-@tag("cross")
+@tag("one_env")
 class SwallowedTimeouts(SimpleTestCase):
     """A test that catches its timeout and keeps waiting fails with its report; the run
     goes on (a coroutine test is given up; a ``--parallel`` worker is ended) or ends by the
