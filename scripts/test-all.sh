@@ -6,6 +6,7 @@
 #   bash scripts/test-all.sh                     # everything (what CI runs, via .ci/run)
 #   ARUNNER_DBS=sqlite bash scripts/test-all.sh  # laptop: SQLite only
 #   ARUNNER_ENVS=py312-dj61 ...                  # one env of the matrix only
+#   ARUNNER_LEG_WORKERS=1 ...                    # each leg serially (default: --parallel 2)
 #
 # Not every test runs in every leg (env x database). The in-process tests do. The end-to-end
 # tests, which start runs of throwaway projects, are tagged by the legs they need:
@@ -41,6 +42,9 @@ export ARUNNER_MARIADB_HOST=${ARUNNER_MARIADB_HOST:-127.0.0.1}
 export ARUNNER_MARIADB_PORT=${ARUNNER_MARIADB_PORT:-3306}
 export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 LEG_TIMEOUT=${ARUNNER_LEG_TIMEOUT:-1800}  # seconds; a hung leg must not eat CI's 90 minutes
+# --parallel workers per leg (CI has two cores; end-to-end tests wait on their runs as much
+# as they compute). Not an ARUNNER_* option variable: the projects the tests run inherit those.
+LEG_WORKERS=${ARUNNER_LEG_WORKERS:-2}
 
 run_tests() {  # THE test command, run from the repo root inside the env; $1 = database,
   # $2 = 1 in the first env (see the tags above)
@@ -49,7 +53,7 @@ run_tests() {  # THE test command, run from the repo root inside the env; $1 = d
   (( $2 )) || skip+=(--exclude-tag one_env)
   [[ $1 == sqlite ]] || (( $2 )) || skip+=(--exclude-tag cross)
   ARUNNER_TEST_DB=$1 timeout -k 30 "$LEG_TIMEOUT" \
-    python -m arunner tests --settings tests.settings -v 2 "${skip[@]}"
+    python -m arunner tests --settings tests.settings -v 2 --parallel "$LEG_WORKERS" "${skip[@]}"
 }
 
 lint() { ruff check . && ruff format --check .; }

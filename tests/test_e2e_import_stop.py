@@ -19,6 +19,9 @@ CHILD = textwrap.dedent(
     import importlib.abc, os, signal, sys
 
     SIGNAL = getattr(signal, sys.argv[1])
+    # As a terminal starts it: Ctrl-C raises KeyboardInterrupt (a --parallel worker of the
+    # outer run ignores SIGINT, and its children would inherit that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     class SignalOnImport(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
