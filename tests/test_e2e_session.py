@@ -92,6 +92,6 @@ class MarkedCoroutineTests(SimpleTestCase):
             self.assertIn("expected failure", run.output)
             self.assertIn("unexpected success", run.output)
             self.assertNotIn("a skipped test ran", run.output)
-            # Python 3.12+ leaves a decorator-skipped test out of testsRun, so only the
+            # Python 3.12 leaves a decorator-skipped test out of testsRun, so only the
             # failed and skipped counts are the same on every version.
             self.assertTrue(run.closing_line.endswith(" passed, 1 failed, 1 skipped"), run.output)
