@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Install the test extras (and the system packages they need, through apt) and run the whole
-# test suite: ruff, mypy, then arunner's own tests on every database, in every env of the matrix.
+# test suite: ruff, mypy, then arunner's own tests in every env of the matrix, on every
+# database (which tests each of these legs runs: below).
 #
 #   bash scripts/test-all.sh                     # everything (what CI runs, via .ci/run)
 #   ARUNNER_DBS=sqlite bash scripts/test-all.sh  # laptop: SQLite only
 #   ARUNNER_ENVS=py312-dj61 ...                  # one env of the matrix only
+#   ARUNNER_LEG_WORKERS=1 ...                    # each leg serially (default: --parallel 2)
+#
+# Not every test runs in every leg (env x database). The in-process tests do. The end-to-end
+# tests, which start runs of throwaway projects, are tagged by the legs they need:
+#   one_db   its subject does not depend on the database: SQLite legs only;
+#   one_env  it re-tests the same thing on every Python and Django (the stress tests, the
+#            stop matrix), or its subject does not depend on them: the first env only;
+#   cross    every database in the first env, SQLite in the others.
+# So the first env that runs (py312-dj61 in CI) runs everything on SQLite and everything but
+# one_db on the servers; the other envs run all but one_env on SQLite and the in-process tests
+# on the servers. `python -m arunner tests --settings tests.settings` alone runs every test.
 #
 # Venvs live in .venv-ci/<env> and are reused. Every leg's output streams through; the run
 # ends with a summary and one line "N passed, N failed, N skipped" summed over all legs. A leg
@@ -17,6 +29,7 @@ cd "$(dirname "$0")/.."
 MATRIX=(
   "py312-dj61|3.12|Django>=6.1,<6.2 asgiref"
   "py311-dj52|3.11|Django>=5.2,<5.3 asgiref==3.13.0"
+  "py313-dj60|3.13|Django>=6.0,<6.1 asgiref"
 )
 APT_PACKAGES=(gcc pkg-config libmariadb-dev)  # mysqlclient builds from source
 DBS=${ARUNNER_DBS:-sqlite,postgres,mariadb}
@@ -29,10 +42,18 @@ export ARUNNER_MARIADB_HOST=${ARUNNER_MARIADB_HOST:-127.0.0.1}
 export ARUNNER_MARIADB_PORT=${ARUNNER_MARIADB_PORT:-3306}
 export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 LEG_TIMEOUT=${ARUNNER_LEG_TIMEOUT:-1800}  # seconds; a hung leg must not eat CI's 90 minutes
+# --parallel workers per leg (CI has two cores; end-to-end tests wait on their runs as much
+# as they compute). Not an ARUNNER_* option variable: the projects the tests run inherit those.
+LEG_WORKERS=${ARUNNER_LEG_WORKERS:-2}
 
-run_tests() {  # THE test command, run from the repo root inside the env; $1 = database
+run_tests() {  # THE test command, run from the repo root inside the env; $1 = database,
+  # $2 = 1 in the first env (see the tags above)
+  local skip=()
+  [[ $1 == sqlite ]] || skip+=(--exclude-tag one_db)
+  (( $2 )) || skip+=(--exclude-tag one_env)
+  [[ $1 == sqlite ]] || (( $2 )) || skip+=(--exclude-tag cross)
   ARUNNER_TEST_DB=$1 timeout -k 30 "$LEG_TIMEOUT" \
-    python -m arunner tests --settings tests.settings -v 2
+    python -m arunner tests --settings tests.settings -v 2 --parallel "$LEG_WORKERS" "${skip[@]}"
 }
 
 lint() { ruff check . && ruff format --check .; }
@@ -131,7 +152,7 @@ not_run() { printf '\n===== %s =====\n%s\n' "$1" "${3:-$2}"; record "$1" FAILED 
 # --- the run -----------------------------------------------------------------------------
 leg system-packages check install_system_packages
 IFS=, read -ra dbs <<<"$DBS"
-first=1
+first=1 full=1  # full: this env runs the one_env and cross tests on every database
 for spec in "${MATRIX[@]}"; do
   IFS='|' read -r env py reqs <<<"$spec"
   [[ -z ${ARUNNER_ENVS:-} || ,$ARUNNER_ENVS, == *,$env,* ]] || continue
@@ -148,9 +169,10 @@ for spec in "${MATRIX[@]}"; do
     if ! err=$(in_env "$venv" db_ready "$db" </dev/null 2>&1); then
       not_run "$env/$db" "$db server unreachable" "$err"
     else
-      leg "$env/$db" tests in_env "$venv" run_tests "$db"
+      leg "$env/$db" tests in_env "$venv" run_tests "$db" "$full"
     fi
   done
+  full=0
 done
 
 printf '\n===== summary (%ss) =====\n' "$SECONDS"

@@ -9,7 +9,7 @@ under DiscoverRunner, through ``arunner`` and ``manage.py test`` alike.
 import os
 import re
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import PASSING, Project
 
@@ -47,6 +47,7 @@ def errors(output: str) -> list[str]:
     return sorted(re.findall(r"^(?:ERROR|FAIL): .*$", output, re.MULTILINE))
 
 
+@tag("one_env", "one_db")
 class ContinueOnCollectionErrors(SimpleTestCase):
     def project(self) -> Project:
         project = Project({"test_ok": PASSING, "test_writes": WRITES, "test_newer": NEWER_PYTHON})

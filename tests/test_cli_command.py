@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import skip_missing
 from tests.e2e import PASSING, RUN_TIMEOUT, Project
@@ -60,6 +60,7 @@ def other_settings(project: Project, name: str, runner: str | None = None) -> No
     )
 
 
+@tag("one_env", "one_db")
 class SettingsDiscovery(SimpleTestCase):
     def test_order_command_line_env_pyproject_manage_py(self):
         with Project({"test_ok": PASSING}) as project:
@@ -103,6 +104,7 @@ class SettingsDiscovery(SimpleTestCase):
             self.assertIn("Traceback", run.output)
 
 
+@tag("one_env", "one_db")
 class ImportPath(SimpleTestCase):
     def test_current_directory_and_pythonpath(self):
         with Project({"test_ok": PASSING}) as project:
@@ -129,6 +131,7 @@ class ImportPath(SimpleTestCase):
         self.assertIn("1 passed, 0 failed, 0 skipped", done.stderr)
 
 
+@tag("one_env", "one_db")
 class RunnerClass(SimpleTestCase):
     def test_subclass_runs_with_its_own_options_from_cli_and_config(self):
         with Project({"test_seen": PRINTS_SEEN}, runner="e2eproject.runners.CustomRunner") as p:
@@ -158,6 +161,7 @@ class RunnerClass(SimpleTestCase):
         self.assertEqual(run.closing_line, "1 passed, 0 failed, 0 skipped")
 
 
+@tag("one_env", "one_db")
 class Options(SimpleTestCase):
     def test_help_groups_options_and_shows_defaults(self):
         with Project({"test_ok": PASSING}) as project:

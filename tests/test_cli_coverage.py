@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import RUN_TIMEOUT, Project
 
@@ -107,6 +107,7 @@ def executed_lines(project: Project) -> list[int]:
     )
 
 
+@tag("one_db")
 class Coverage(SimpleTestCase):
     def assert_covered(self, executed: list[int]) -> None:
         for function in ("in_coroutine_test", "in_to_thread", "in_executor", "in_thread"):

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import skip_missing
 from tests.e2e import PASSING, RUN_TIMEOUT, Project
@@ -21,6 +21,7 @@ class UsesDb(TestCase):
 """
 
 
+@tag("one_env", "one_db")
 class Collection(SimpleTestCase):
     def assert_config_error(self, run, text):
         self.assertEqual(run.code, 2, run.output)
@@ -86,6 +87,7 @@ ENGINES = (("postgresql", "psycopg"), ("mysql", "MySQLdb"))
 DRIVERS = [engine for engine, module in ENGINES if importlib.util.find_spec(module) is not None]
 
 
+@tag("one_env", "one_db")
 class UnreachableDatabase(SimpleTestCase):
     """Both drivers, both failure modes, whatever database the outer run uses."""
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import RUN_TIMEOUT, Project
 
@@ -78,6 +78,7 @@ def last_line(output: str) -> str:
     return lines[-1] if lines else ""
 
 
+@tag("one_db")
 class OnATerminal(SimpleTestCase):
     def test_live_line_with_count_total_elapsed_and_current_test(self):
         with Project({"test_three": THREE}) as project:
@@ -109,6 +110,7 @@ class OnATerminal(SimpleTestCase):
                 self.assertEqual(last_line(output), "2 passed, 1 failed, 0 skipped")
 
 
+@tag("one_db")
 class OffATerminal(SimpleTestCase):
     def test_dots_then_details_then_summary_then_closing_line(self):
         with Project({"test_three": THREE}) as project:

@@ -8,7 +8,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import RUN_TIMEOUT, Project
 
@@ -70,6 +70,7 @@ def line_of(name):
     return next(i for i, line in enumerate(lines, 1) if f"def {name}(" in line)
 
 
+@tag("one_db")
 class JUnitXml(SimpleTestCase):
     def check_report(self, path, parallel):
         tree = ET.parse(path)  # parses: the report is valid XML whatever the tests printed
@@ -145,6 +146,7 @@ class Fine(SimpleTestCase):
 """
 
 
+@tag("one_db")
 class ClassLevelErrors(SimpleTestCase):
     def test_setupclass_error_is_a_testcase_named_after_the_hook(self):
         with Project({"test_class_error": CLASS_ERROR}) as project:
@@ -165,6 +167,7 @@ class ClassLevelErrors(SimpleTestCase):
             self.assertNotIn("test_fine", run.output)
 
 
+@tag("one_db")
 class Durations(SimpleTestCase):
     def test_table_and_file_on_every_python(self):
         with Project({"test_mixed": MIXED}) as project:
@@ -220,6 +223,7 @@ class Other(SimpleTestCase):
 """
 
 
+@tag("one_db")
 class LastFailed(SimpleTestCase):
     def test_lf_and_ff(self):
         with Project({"test_flaky": FLAKY}) as project:
@@ -293,6 +297,7 @@ class Slow(TestCase):
 """
 
 
+@tag("one_db")
 class Interrupted(SimpleTestCase):
     def interrupt(self, project, times, sent=signal.SIGINT):
         """Send ``sent`` ``times`` times while test_2 runs, then let test_2 end; the run must

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import django
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import PASSING, Project
 
@@ -157,6 +157,7 @@ def loops_of(run) -> dict[str, int]:
     return {**counts, "all": len({loop for _, loop in seen})}
 
 
+@tag("one_env", "one_db")
 class Precedence(SimpleTestCase):
     """The command line wins over the environment, which wins over ``pyproject.toml``."""
 
@@ -226,6 +227,7 @@ class Precedence(SimpleTestCase):
         self.assertEqual(loops["cli"], {"A": 1, "B": 1, "C": 2, "all": 4})
 
 
+@tag("one_env", "one_db")
 class LoopScope(SimpleTestCase):
     def test_one_loop_per_test_class_or_run(self):
         expected = {
@@ -244,6 +246,7 @@ class LoopScope(SimpleTestCase):
             self.assertEqual(loops_of(run), expected["class"])
 
 
+@tag("one_env", "one_db")
 class Watchdog(SimpleTestCase):
     def test_watchdog_thread_only_with_a_timeout(self):
         with Project({"test_facts": FACTS}) as project:
@@ -275,6 +278,7 @@ class Watchdog(SimpleTestCase):
                     self.assertEqual(seen["restored"], "True")  # the runner's, after
 
 
+@tag("one_env", "one_db")
 class Selection(SimpleTestCase):
     def test_labels_in_pyproject_are_the_default_labels(self):
         with Project({"test_three": THREE, "test_ok": PASSING}) as project:
@@ -336,6 +340,7 @@ class Selection(SimpleTestCase):
         self.assertEqual(facts(flag.output)["faulthandler"], "False")
 
 
+@tag("one_env", "one_db")
 class BadValues(SimpleTestCase):
     # README: "A bad value is a one-line error naming the option", from every source.
     def test_negative_seconds_in_pyproject_are_refused(self):
@@ -361,6 +366,7 @@ class BadValues(SimpleTestCase):
             self.assertNotIn("Traceback", run.output)
 
 
+@tag("one_env", "one_db")
 class RunnerClassErrors(SimpleTestCase):
     def assert_one_error(self, run, text):
         self.assertEqual(run.code, 2, run.output)
@@ -394,6 +400,7 @@ class RunnerClassErrors(SimpleTestCase):
             )
 
 
+@tag("one_env", "one_db")
 class ManagePy(SimpleTestCase):
     def test_label_that_matches_nothing_is_a_command_error(self):
         with Project({"test_ok": PASSING}) as project:
@@ -406,6 +413,7 @@ class ManagePy(SimpleTestCase):
         self.assertNotIn("Ran ", run.output)
 
 
+@tag("one_env", "one_db")
 class Informs(SimpleTestCase):
     def test_durations_zero_shows_every_test(self):
         with Project({"test_three": THREE}) as project:

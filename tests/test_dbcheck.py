@@ -53,8 +53,3 @@ class Verdicts(SimpleTestCase):
         # Django's backend refuses the setting before it reaches the server: Django's own
         # set-up will say so, in full; the check has no verdict on the server.
         self.check_with(OPTIONS={"isolation_level": "no such level"})
-
-    def test_the_dummy_backend_is_not_probed(self):
-        with mock.patch.object(dbcheck, "_Attempt") as attempt:
-            self.check_with(ENGINE="django.db.backends.dummy")
-        attempt.assert_not_called()

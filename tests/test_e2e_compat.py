@@ -7,7 +7,7 @@ Django's ``DiscoverRunner``; ``--compat`` must fail exactly the tests DiscoverRu
 
 import re
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project, Run
 
@@ -88,6 +88,7 @@ class UnittestWithoutDatabase(unittest.IsolatedAsyncioTestCase):
 """
 
 
+@tag("cross")
 class WorkerThreadsAndConnections(SimpleTestCase):
     """Worker-thread SQL, writes through a second connection, ``connection.close()``."""
 
@@ -182,6 +183,7 @@ class UnittestWithoutDatabase(unittest.IsolatedAsyncioTestCase):
 """
 
 
+@tag("cross")
 class LeftoverWork(SimpleTestCase):
     """Threads, executor jobs and tasks that outlive the grace period."""
 
@@ -250,6 +252,7 @@ DATABASES["nothing"] = {}
 """
 
 
+@tag("cross")
 class UnittestRollbackAndDatabasesWithoutTestDatabase(SimpleTestCase):
     """The rollback of unittest coroutine tests, and connections no test database serves.
 

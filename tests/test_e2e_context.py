@@ -9,7 +9,7 @@ From set-up to the cleanups the bound test method is what ``DiscoverRunner`` sho
 ``async_to_sync`` wrapper on Django's classes, the coroutine method on unittest's.
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -150,6 +150,7 @@ class HangsInSyncSetUp(TestCase):
 ALL_PASS = "11 passed, 0 failed, 0 skipped"
 
 
+@tag("cross")
 class OneContextPerTest(SimpleTestCase):
     def test_every_phase_shares_the_tests_context_in_both_executors(self):
         with Project({"test_phases": PHASES}) as project:

@@ -5,7 +5,7 @@ the failure details, one element in the JUnit file, and a closing line that adds
 import re
 from xml.etree import ElementTree
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -118,6 +118,7 @@ def junit_problems(path):
     }
 
 
+@tag("one_db")
 class EachTestFailsOnce(SimpleTestCase):
     @classmethod
     def setUpClass(cls):

@@ -1,6 +1,6 @@
 """Worker threads and the ORM in a real run: errors, the switches of route mode, teardown."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND, skip_missing
 from tests.e2e import Project
@@ -141,7 +141,115 @@ class Api(TestCase):
         self.assertEqual(await asyncio.to_thread(Item.objects.count), 2)
 """
 
+#: Work a test leaves running, called in a later test. Each class's tests rely on running in
+#: the order of their names, as they do in the inner run.
+LEFTOVERS = """
+import asyncio
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+from django.db import connections
+from django.test import TestCase, TransactionTestCase
+
+from arunner.guards import routedconnection
+from arunner.escapes import EscapedQueryError
+from e2eapp.models import Item
+
+LEFT = {}
+
+
+def write(name):
+    Item.objects.create(name=name)
+    return Item.objects.count()
+
+
+def catch(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return exc
+
+
+class Leftovers(TestCase):
+    arunner_db_threads = "route"
+
+    def test_1_sync_test_leaves_a_thread(self):
+        go = threading.Event()
+
+        def late():
+            go.wait(10)
+            LEFT["thread"] = catch(write, "late thread")
+
+        LEFT["go"], LEFT["joined"] = go, threading.Thread(target=late, name="leftover")
+        LEFT["joined"].start()
+
+    async def test_2_async_test_leaves_a_pool_job(self):
+        LEFT["go"].set()
+        LEFT["joined"].join()
+        go = threading.Event()
+
+        def late():
+            go.wait(10)
+            return catch(write, "late job")
+
+        LEFT["go"], LEFT["pool"] = go, ThreadPoolExecutor(1)
+        LEFT["job"] = LEFT["pool"].submit(contextvars.copy_context().run, late)
+
+    async def test_3_neither_lands_nor_fails_this_test(self):
+        LEFT["go"].set()
+        job = await asyncio.wrap_future(LEFT["job"])
+        LEFT["pool"].shutdown()
+        self.assertIsInstance(LEFT["thread"], EscapedQueryError)
+        self.assertIn("belongs to an earlier test", str(LEFT["thread"]))
+        self.assertIsInstance(job, EscapedQueryError)
+        self.assertIn("test_2_async_test_leaves_a_pool_job, which has ended", str(job))
+        self.assertEqual(await Item.objects.acount(), 0)
+
+
+class KeptWrapper(TestCase):
+    arunner_db_threads = "route"
+
+    def test_1_thread_keeps_the_routed_wrapper(self):
+        go, kept = threading.Event(), {}
+
+        def keep():
+            kept["wrapper"] = connections["default"]
+            go.wait(10)
+            kept["later"] = catch(lambda: kept["wrapper"].cursor().execute("SELECT 1"))
+
+        thread = threading.Thread(target=keep, name="keeper")
+        thread.start()
+        while "wrapper" not in kept and thread.is_alive():
+            thread.join(0.001)
+        self.assertIs(kept["wrapper"], connections["default"])
+        LEFT.update(keeper=thread, keeper_go=go, kept=kept)
+
+    def test_2_its_later_call_is_refused(self):
+        LEFT["keeper_go"].set()
+        LEFT["keeper"].join()
+        later = LEFT["kept"]["later"]
+        self.assertIsInstance(later, routedconnection.RouteEndedError)
+        self.assertIn("from thread 'keeper': it belongs to a test that has ended", str(later))
+
+
+class Committed(TransactionTestCase):
+    arunner_db_threads = "route"
+
+    def test_1_worker_commits(self):
+        with ThreadPoolExecutor(1) as pool:
+            LEFT["wrapper"] = pool.submit(lambda: connections["default"]).result()
+            self.assertEqual(pool.submit(write, "committed").result(), 1)
+        self.assertIsNot(LEFT["wrapper"], connections["default"])
+        self.assertEqual(Item.objects.count(), 1)
+
+    def test_2_its_connection_was_closed(self):
+        self.assertIsNone(LEFT["wrapper"].connection)
+        self.assertEqual(Item.objects.count(), 0)
+"""
+
+
+@tag("cross")
 class StrictAndLeaks(SimpleTestCase):
     def test_swallowed_escapes_and_leaks_fail_the_test_and_never_commit(self):
         with Project({"test_swallowed": SWALLOWED}) as project:
@@ -166,6 +274,7 @@ class StrictAndLeaks(SimpleTestCase):
             )
 
 
+@tag("cross")
 class RouteSwitches(SimpleTestCase):
     @classmethod
     def setUpClass(cls):
@@ -208,6 +317,7 @@ class RouteSwitches(SimpleTestCase):
         self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("cross")
 class Cleanup(SimpleTestCase):
     """Worker connections never keep the test database from being dropped, and are closed
     before they could warn (``-W error::ResourceWarning``)."""
@@ -239,6 +349,19 @@ class Cleanup(SimpleTestCase):
             self._run(project)
 
 
+@tag("cross")
+class Leftovers(SimpleTestCase):
+    """Work a test leaves running is refused in a later test, and does not fail it; a
+    ``TransactionTestCase`` worker's connection, which commits by design, is closed."""
+
+    def test_later_calls_are_refused_and_worker_connections_closed(self):
+        with Project({"test_leftovers": LEFTOVERS}) as project:
+            run = project.run("-v", "2")
+        self.assertEqual(run.code, 0, run.output)
+        self.assertEqual(run.closing_line, "7 passed, 0 failed, 0 skipped", run.output)
+
+
+@tag("cross")
 class ThirdPartyThreads(SimpleTestCase):
     def test_fastapi_sync_endpoint_routed_under_the_hop_executor(self):
         with Project({"test_api": FASTAPI_HOP}) as project:

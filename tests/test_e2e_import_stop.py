@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import RUN_TIMEOUT
 
@@ -19,6 +19,9 @@ CHILD = textwrap.dedent(
     import importlib.abc, os, signal, sys
 
     SIGNAL = getattr(signal, sys.argv[1])
+    # As a terminal starts it: Ctrl-C raises KeyboardInterrupt (a --parallel worker of the
+    # outer run ignores SIGINT, and its children would inherit that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     class SignalOnImport(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
@@ -35,6 +38,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@tag("one_db")
 class SignalWhileImporting(SimpleTestCase):
     def run_child(self, signal_name: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -1,6 +1,6 @@
 """Bad input stops the run before any database exists, with one line and a hint, exit 2."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -43,6 +43,7 @@ BAD_INPUT_ARUNNER = (
 )
 
 
+@tag("one_env", "one_db")
 class BadInput(SimpleTestCase):
     def test_stops_before_any_database_with_one_line_and_a_hint(self):
         cases = [(c, "arunner") for c in BAD_INPUT + BAD_INPUT_ARUNNER]

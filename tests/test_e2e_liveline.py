@@ -2,7 +2,7 @@
 
 import re
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 from tests.test_cli_output import ANSI, run_on_terminal
@@ -30,6 +30,7 @@ class Slow(TestCase):
 """
 
 
+@tag("one_env", "one_db")
 class LiveLine(SimpleTestCase):
     def test_ticks_and_is_erased_before_output_and_teardown(self):
         with Project({"test_slow": SLOW_AND_NOISY}) as project:
@@ -66,6 +67,7 @@ class Noisy(SimpleTestCase):
 """
 
 
+@tag("one_env", "one_db")
 class LiveLineWithBuffer(SimpleTestCase):
     def test_the_captured_output_of_a_failure_starts_on_a_clean_line(self):
         with Project({"test_noisy": FAILS_NOISILY}) as project:

@@ -2,7 +2,7 @@
 ``validate_image_file_extension`` without Pillow). The worker told the parent of a test one
 past the batch's end, and the parent stopped with an ``IndexError``."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import PASSING, Project
 
@@ -25,6 +25,7 @@ class Subtests(SimpleTestCase):
 """
 
 
+@tag("one_db")
 class SkippedSubtestInAWorker(SimpleTestCase):
     def test_reported_as_under_discover_runner(self):
         with Project({"test_ok": PASSING, "test_subtests": SKIPPING_SUBTEST}) as project:

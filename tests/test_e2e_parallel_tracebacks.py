@@ -2,7 +2,7 @@
 
 import os
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -49,6 +49,7 @@ class Passes(TestCase):
 NO_TBLIB = 'raise ImportError("tblib is not installed here")\n'
 
 
+@tag("one_db")
 class ParallelTracebacks(SimpleTestCase):
     def test_with_and_without_tblib_under_both_commands(self):
         with Project({"test_failing": FAILING}) as project:

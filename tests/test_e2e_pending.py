@@ -1,6 +1,6 @@
 """Leftover work: drained into the test's transaction, cancelled, reported, never committed."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -90,6 +90,7 @@ class ZLater(TestCase):
 """
 
 
+@tag("cross")
 class LeftoverWork(SimpleTestCase):
     def test_uncancellable_work_errors_and_never_commits(self):
         with Project({"test_leftovers": LEFTOVERS}) as project:

@@ -6,7 +6,7 @@ each task its own: ``assertNumQueries`` raises ``SynchronousOnlyOperation`` and
 serves the awaited ORM calls, with either executor and on every backend.
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -173,6 +173,7 @@ class OnCommit(TestCase):
 """
 
 
+@tag("cross")
 class DjangoQueryAssertionsInCoroutineTests(SimpleTestCase):
     def test_both_executors(self):
         with Project({"test_queries": QUERIES}) as project:

@@ -4,12 +4,13 @@ import os
 import stat
 import unittest
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 from tests.test_e2e_input import USES_DB
 
 
+@tag("one_env", "one_db")
 @unittest.skipIf(os.name == "nt", "POSIX file modes")
 class ReportPermissions(SimpleTestCase):
     def test_reports_get_the_mode_the_umask_gives_a_new_file(self):

@@ -2,7 +2,7 @@
 
 import sys
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -91,6 +91,7 @@ class Escapes(TestCase):
 """
 
 
+@tag("cross")
 class RealDatabaseIsNeverTouched(SimpleTestCase):
     def test_isolated_asyncio_only_run_gets_a_test_database(self):
         with Project({"test_iso": ISOLATED_ONLY}) as project:
@@ -110,6 +111,7 @@ class RealDatabaseIsNeverTouched(SimpleTestCase):
             self.assertFalse(project.real_db_exists(), run.output)
 
 
+@tag("one_db")
 class DropIn(SimpleTestCase):
     @classmethod
     def setUpClass(cls):
@@ -179,6 +181,7 @@ class DropIn(SimpleTestCase):
         self.assertNotIn("Traceback", run.output)
 
 
+@tag("cross")
 class StrictEscapes(SimpleTestCase):
     def test_worker_thread_write_is_refused_and_never_committed(self):
         with Project({"test_escape": ESCAPE}) as project:

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND
 from tests.e2e import _drop_server_db, run_command
@@ -56,6 +56,7 @@ def covered_by(test_id: str, groups: set[str]) -> bool:
     )
 
 
+@tag("cross")
 class SampleProject(SimpleTestCase):
     @classmethod
     def tearDownClass(cls):

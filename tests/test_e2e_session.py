@@ -1,16 +1,15 @@
-"""How arunner holds a coroutine test: nothing left for the cyclic garbage collector, and the
+"""How arunner holds a coroutine test: a finished test is not kept alive by arunner, and the
 marks unittest reads from the test method still apply.
 
-Its instance, its phase hooks and its session refer to each other while it runs; arunner
-breaks those cycles when the test ends, so they are freed at once. Left to the collector,
-its passes cost every coroutine test more than the rest of arunner's per-test work.
+A suite of thousands of coroutine tests must not keep each finished test, its phase hooks
+and its session (and what they refer to: the test's loop, its rows) for the rest of the run.
 """
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
-FREED = """
+RELEASED = """
 import asyncio
 import gc
 import weakref
@@ -23,17 +22,7 @@ from e2eapp.models import Item
 REFS = {}
 
 
-class Freed(TestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        gc.disable()
-
-    @classmethod
-    def tearDownClass(cls):
-        gc.enable()
-        super().tearDownClass()
-
+class Released(TestCase):
     def remember(self, name):
         REFS[f"{name} test"] = weakref.ref(self)
         REFS[f"{name} session"] = weakref.ref(OWNER.get())
@@ -50,7 +39,8 @@ class Freed(TestCase):
         self.addAsyncCleanup(asyncio.sleep, 0)
         await asyncio.create_task(asyncio.sleep(0))
 
-    def test_z_earlier_tests_are_freed(self):
+    def test_z_earlier_tests_are_released(self):
+        gc.collect()
         alive = sorted(name for name, ref in REFS.items() if ref() is not None)
         self.assertEqual(len(REFS), 4)
         self.assertEqual(alive, [])
@@ -80,15 +70,17 @@ class Marked(TestCase):
 """
 
 
-class FinishedTestsAreFreed(SimpleTestCase):
-    def test_without_the_garbage_collector(self):
-        with Project({"test_freed": FREED}) as project:
+@tag("cross")
+class FinishedTestsAreReleased(SimpleTestCase):
+    def test_nothing_keeps_a_finished_coroutine_test_alive(self):
+        with Project({"test_released": RELEASED}) as project:
             for executor in ("inline", "hop"):
                 with self.subTest(executor=executor):
                     run = project.run("--executor", executor)
                     self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("one_db")
 class MarkedCoroutineTests(SimpleTestCase):
     def test_skip_and_expected_failure_marks_apply(self):
         """arunner puts Django's ``async_to_sync`` wrapper in place of the coroutine method
@@ -100,6 +92,6 @@ class MarkedCoroutineTests(SimpleTestCase):
             self.assertIn("expected failure", run.output)
             self.assertIn("unexpected success", run.output)
             self.assertNotIn("a skipped test ran", run.output)
-            # Python 3.12+ leaves a decorator-skipped test out of testsRun, so only the
+            # Python 3.12 leaves a decorator-skipped test out of testsRun, so only the
             # failed and skipped counts are the same on every version.
             self.assertTrue(run.closing_line.endswith(" passed, 1 failed, 1 skipped"), run.output)

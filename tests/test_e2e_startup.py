@@ -4,7 +4,7 @@ not know, and a project without a database runs as under DiscoverRunner."""
 
 import re
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND
 from tests.e2e import MODELS, Project
@@ -122,23 +122,18 @@ class Sync(unittest.TestCase):
 """
 
 
-_STATUS = re.compile(r"(ok|ERROR|FAIL|skipped.*)$")
+#: What the tests print: under --parallel a worker's line may land anywhere in the parent's
+#: output, even between a test's name and its status.
+_PRINTED = re.compile(r"(?:SIMPLE )?LOOP [\w.]+\n")
+_RESULT = re.compile(r"^(test_\w+) \(.*?\) \.\.\. (ok|ERROR|FAIL|skipped.*)$", re.M)
 
 
 def statuses(output):
-    """test name -> its status word, from a ``-v 2`` run (what a test prints may come
-    between its name and its status)."""
-    found, name = {}, None
-    for line in output.splitlines():
-        head = re.match(r"(test_\w+) \(.*?\) \.\.\. ", line)
-        if head:
-            name, line = head.group(1), line[head.end() :]
-        status = _STATUS.search(line)
-        if name is not None and status:
-            found[name], name = status.group(1), None
-    return found
+    """test name -> its status word, from a ``-v 2`` run."""
+    return dict(_RESULT.findall(_PRINTED.sub("", output)))
 
 
+@tag("cross")
 class ProjectsWithReceivers(SimpleTestCase):
     def test_own_receiver_that_looks_up_the_alias(self):
         with Project({"test_receivers": RECEIVER_TESTS}) as project:
@@ -174,6 +169,7 @@ class ProjectsWithReceivers(SimpleTestCase):
                 self.assertEqual(run.closing_line, "3 passed, 0 failed, 0 skipped", run.output)
 
 
+@tag("cross")
 class ProjectsWithoutADatabase(SimpleTestCase):
     """No ``DATABASES`` (Django's dummy backend), or an empty one: as DiscoverRunner runs
     the tests, arunner runs them, its async tests on arunner's loop."""

@@ -8,7 +8,7 @@ so a worker thread's refused write in a cleanup still fails the test. A class th
 import os
 import sys
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project, run_command
 
@@ -141,6 +141,7 @@ finally:
 """
 
 
+@tag("cross")
 class TestEnd(SimpleTestCase):
     def test_the_end_comes_after_the_cleanups_and_with_an_own_do_cleanups(self):
         with Project({"test_ends": ENDS}) as project:

@@ -3,7 +3,7 @@
 import re
 from xml.etree import ElementTree
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.databases import BACKEND
 from tests.e2e import Project
@@ -111,6 +111,7 @@ class Diagnostics(TestCase):
 """
 
 
+@tag("cross")
 class Timeouts(SimpleTestCase):
     def test_hung_tests_fail_with_a_report_and_the_run_goes_on(self):
         with Project({"test_hangs": HANGS}) as project:
@@ -291,6 +292,7 @@ class Later(TestCase):
 """
 
 
+@tag("cross")
 class ParallelLostWorker(SimpleTestCase):
     def test_a_worker_killed_in_a_query_leaves_no_database_behind(self):
         """Its server session runs on until the query ends; the parent ends it, so teardown
@@ -355,6 +357,7 @@ def _where(output, name):
     return match.group(1), match.group(2)
 
 
+@tag("one_db")
 class Diagnostics(SimpleTestCase):
     @classmethod
     def setUpClass(cls):

@@ -1,6 +1,6 @@
 """A test that ends its transaction behind Django's back fails itself; later tests run."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -66,6 +66,7 @@ FAILED = (
 )
 
 
+@tag("cross")
 class TransactionEnded(SimpleTestCase):
     def test_the_test_fails_the_next_ones_pass_the_run_warns(self):
         with Project({"test_commits": ENDS_ITS_TRANSACTION}) as project:

@@ -1,6 +1,6 @@
 """What arunner replaces during a run is put back when the run ends (``arunner.core.inventory``)."""
 
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
 
@@ -40,6 +40,7 @@ class CheckingRunner(AsyncDiscoverRunner):
 """
 
 
+@tag("one_db")
 class ReplacementsAreUndone(SimpleTestCase):
     def test_library_and_user_classes_are_as_before_once_the_run_ends(self):
         with Project({"test_undo": TESTS}, runner="e2eapp.checkrunner.CheckingRunner") as project:

@@ -1,11 +1,13 @@
 """Worker-thread ORM calls inside a run of arunner itself: refused, routed, caught as leaks.
 
-Pairs named ``test_1_*`` / ``test_2_*`` rely on unittest's alphabetical order: the first
-writes, the second proves the write was rolled back (or never landed).
+No test relies on another having run. Classes whose workers write check in ``setUp`` that
+each test starts from the class's data alone: run together, in any order, each test after the
+first proves that the workers' writes of the one before were rolled back. What a worker does
+after its test has ended is checked end to end (``test_e2e_escapes.Leftovers``), where the
+order of the tests is fixed.
 """
 
 import asyncio
-import contextvars
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +17,9 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
-from django.test import TestCase, TransactionTestCase
+from django.test import TestCase
 
 from arunner.escapes import EscapedQueryError, LeakedWriteError, expected_refusals
-from arunner.guards import route, routedconnection
-from arunner.guards.unitlock import ConnectionWaitTimeout
 from tests.testapp.models import Item
 
 
@@ -38,7 +38,7 @@ def _savepoint_ids():
 
 
 class StrictMode(TestCase):
-    async def test_1_to_thread_write_is_refused(self):
+    async def test_to_thread_write_is_refused_with_what_to_do(self):
         with expected_refusals() as refused, self.assertRaises(EscapedQueryError) as caught:
             await asyncio.to_thread(write)
         message = str(caught.exception)
@@ -54,8 +54,6 @@ class StrictMode(TestCase):
         ):
             self.assertIn(fragment, message)
         self.assertEqual(refused, [message])
-
-    async def test_2_nothing_was_committed(self):
         self.assertEqual(await Item.objects.acount(), 0)
 
     async def test_every_kind_of_worker_is_refused(self):
@@ -143,13 +141,13 @@ class RouteMode(TestCase):
     def setUpTestData(cls):
         cls.base = Item.objects.create(name="base")
 
-    async def test_1_to_thread_sees_and_writes_test_rows(self):
+    def setUp(self):
+        self.assertEqual(list(Item.objects.values_list("name", flat=True)), ["base"])
+
+    async def test_to_thread_sees_and_writes_test_rows(self):
         await Item.objects.acreate(name="main")
         self.assertEqual(await asyncio.to_thread(write), 3)
         self.assertEqual(await Item.objects.acount(), 3)
-
-    async def test_2_worker_writes_were_rolled_back(self):
-        self.assertEqual([i.name async for i in Item.objects.all()], ["base"])
 
     async def test_every_kind_of_worker_is_routed(self):
         pool = ThreadPoolExecutor(2)
@@ -241,123 +239,19 @@ class RouteMode(TestCase):
         self.assertEqual(Item.objects.count(), 5)
         self.assertEqual(len(connection.savepoint_ids), 1)
 
-    def test_a_wait_is_bounded_and_shows_both_stacks(self):
-        route.active_session().routed["default"].lock.limit = 0.2
-        rows = Item.objects.iterator(chunk_size=1)
-        next(rows)
-        outcome = []
-        thread = threading.Thread(target=lambda: outcome.append(_catch(write)), name="waiter")
-        thread.start()
-        thread.join()
-        list(rows)
-        self.assertIsInstance(outcome[0], ConnectionWaitTimeout)
-        message = str(outcome[0])
-        self.assertIn("thread 'waiter' waited 0.2s", message)
-        self.assertIn("thread 'MainThread' holds it", message)
-        self.assertIn("Stack of 'MainThread'", message)
-        self.assertIn("Stack of 'waiter'", message)
-        self.assertIn("test_a_wait_is_bounded_and_shows_both_stacks", message)
-        self.assertEqual(Item.objects.count(), 1)
-
-
-_leftover = {}
-
-
-class RouteLeftovers(TestCase):
-    """Work a test leaves running is refused in the next test, and does not fail it."""
-
-    arunner_db_threads = "route"
-
-    def test_1_sync_test_leaves_a_thread(self):
-        go = threading.Event()
-        _leftover["go"] = go
-
-        def late():
-            go.wait(10)
-            _leftover["thread"] = _catch(write, "late thread")
-
-        _leftover["joined"] = threading.Thread(target=late, name="leftover")
-        _leftover["joined"].start()
-
-    async def test_2_async_test_leaves_a_pool_job(self):
-        _leftover["go"].set()
-        _leftover["joined"].join()
-        go = threading.Event()
-        _leftover["go"] = go
-
-        def late():
-            go.wait(10)
-            return _catch(write, "late job")
-
-        pool = ThreadPoolExecutor(1)
-        _leftover["pool"] = pool
-        _leftover["job"] = pool.submit(contextvars.copy_context().run, late)
-
-    async def test_3_neither_lands(self):
-        _leftover["go"].set()
-        job = await asyncio.wrap_future(_leftover["job"])
-        _leftover["pool"].shutdown()
-        self.assertIsInstance(_leftover["thread"], EscapedQueryError)
-        self.assertIn("belongs to an earlier test", str(_leftover["thread"]))
-        self.assertIsInstance(job, EscapedQueryError)
-        self.assertIn("test_2_async_test_leaves_a_pool_job, which has ended", str(job))
-        self.assertEqual(await Item.objects.acount(), 0)
-
-
-class TransactionTestCaseThreads(TransactionTestCase):
-    """Threads commit by design; their connections are closed after each test."""
-
-    arunner_db_threads = "route"
-
-    def test_1_worker_commits(self):
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(lambda: _leftover.__setitem__("wrapper", connections["default"])).result()
-            self.assertEqual(pool.submit(write, "committed").result(), 1)
-        self.assertIsNot(_leftover["wrapper"], connections["default"])
-        self.assertEqual(Item.objects.count(), 1)
-
-    def test_2_its_connection_was_closed(self):
-        self.assertIsNone(_leftover["wrapper"].connection)
-        self.assertEqual(Item.objects.count(), 0)
-
 
 class IsolatedAsyncioRouted(unittest.IsolatedAsyncioTestCase):
     """unittest coroutine tests get a rolled-back atomic from arunner: workers join it too."""
 
     arunner_db_threads = "route"
 
-    async def test_1_worker_writes(self):
+    async def asyncSetUp(self):
+        self.assertEqual(await Item.objects.acount(), 0)
+
+    async def test_worker_writes(self):
         await Item.objects.acreate(name="main")
         self.assertEqual(await asyncio.to_thread(write), 2)
 
-    async def test_2_rolled_back(self):
-        self.assertEqual(await Item.objects.acount(), 0)
-
-
-class RouteWrapperKeptByAThread(TestCase):
-    """A thread that keeps the routed wrapper itself still cannot use it in a later test."""
-
-    arunner_db_threads = "route"
-
-    def test_1_thread_keeps_the_routed_wrapper(self):
-        go = threading.Event()
-        kept = {}
-
-        def keep():
-            kept["wrapper"] = connections["default"]
-            go.wait(10)
-            kept["later"] = _catch(lambda: kept["wrapper"].cursor().execute("SELECT 1"))
-
-        thread = threading.Thread(target=keep, name="keeper")
-        thread.start()
-        while "wrapper" not in kept and thread.is_alive():
-            thread.join(0.001)
-        self.assertIs(kept["wrapper"], connections["default"])
-        _leftover.update(keeper=thread, keeper_go=go, kept=kept)
-
-    def test_2_its_later_call_is_refused(self):
-        _leftover["keeper_go"].set()
-        _leftover["keeper"].join()
-        later = _leftover["kept"]["later"]
-        self.assertIsInstance(later, routedconnection.RouteEndedError)
-        self.assertIn("from thread 'keeper': it belongs to a test that has ended", str(later))
+    async def test_pool_job_writes(self):
+        loop = asyncio.get_running_loop()
+        self.assertEqual(await loop.run_in_executor(None, write), 1)

@@ -35,31 +35,40 @@ class StarletteTestClientStrict(TestCase):
 
 
 class StarletteTestClientRouted(TestCase):
+    """Each test starts with no row: run together, the second proves the first's endpoint
+    writes were rolled back."""
+
     arunner_db_threads = "route"
 
-    def test_1_endpoints_see_and_write_the_tests_rows(self):
+    def setUp(self):
+        self.assertEqual(Item.objects.count(), 0)
+
+    def test_endpoints_see_and_write_the_tests_rows(self):
         Item.objects.create(name="main")
         with TestClient(app) as client:
             self.assertEqual(client.post("/items").json(), {"count": 2})
             self.assertEqual(client.get("/count").json(), {"count": 2})
         self.assertEqual(Item.objects.count(), 2)
 
-    def test_2_rolled_back(self):
-        self.assertEqual(Item.objects.count(), 0)
+    def test_endpoints_without_a_row_of_the_test(self):
+        with TestClient(app) as client:
+            self.assertEqual(client.post("/items").json(), {"count": 1})
+        self.assertEqual(Item.objects.count(), 1)
 
 
 @override_settings(STATIC_URL="/static/", MEDIA_URL="/media/")
 class LiveServerSharesItsConnection(LiveServerTestCase):
     """With in-memory SQLite the server thread uses the test's own connection (shared on
-    purpose); arunner's clean-up between tests must leave it open."""
+    purpose); arunner's clean-up between tests must leave it open. Both tests write through
+    the server: run together, the second proves the clean-up after the first kept it open."""
 
-    def _get(self, path):
-        with urllib.request.urlopen(self.live_server_url + path) as response:
-            return response.read()
-
-    def test_1_server_writes(self):
-        self.assertIn(b'"count": 1', self._get("/create/?name=live"))
+    def _create(self, name):
+        with urllib.request.urlopen(f"{self.live_server_url}/create/?name={name}") as response:
+            self.assertIn(b'"count": 1', response.read())
         self.assertEqual(Item.objects.count(), 1)
 
-    def test_2_server_still_works(self):
-        self.assertIn(b'"count": 1', self._get("/create/?name=again"))
+    def test_server_writes(self):
+        self._create("live")
+
+    def test_server_writes_again(self):
+        self._create("again")

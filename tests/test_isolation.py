@@ -1,7 +1,9 @@
 """Isolation of each kind of test class, checked from inside a run of arunner itself.
 
-Pairs named ``test_1_*`` / ``test_2_*`` rely on unittest's alphabetical order: the first
-writes, the second proves the write was rolled back.
+No test relies on another having run. Where rollback is at stake, every test of the class
+first checks that it starts from the class's data alone, then changes it: run together, in any
+order, each test after the first proves the one before it was rolled back. (End-to-end runs,
+whose order is fixed, prove the same for a test that writes and the one after it.)
 """
 
 import asyncio
@@ -24,22 +26,24 @@ class AsyncTestCaseRollback(TestCase):
     def setUpTestData(cls):
         cls.base = Item.objects.create(name="base")
 
-    async def test_1_write(self):
-        await Item.objects.acreate(name="written")
-        await Item.objects.filter(name="base").adelete()
-        self.assertEqual(await Item.objects.acount(), 1)
-
-    async def test_2_rolled_back_and_test_data_restored(self):
-        names = [item.name async for item in Item.objects.order_by("name")]
-        self.assertEqual(names, ["base"])
-
-    def test_3_sync_test_sees_the_same(self):
+    def setUp(self):
         self.assertEqual(list(Item.objects.values_list("name", flat=True)), ["base"])
 
-    async def test_4_runs_on_the_thread_holding_the_atomic(self):
+    async def test_async_test_writes_and_deletes_the_class_data(self):
+        await Item.objects.acreate(name="written")
+        await Item.objects.filter(name="base").adelete()
+        self.assertEqual([item.name async for item in Item.objects.all()], ["written"])
+
+    def test_sync_test_writes_and_deletes_the_class_data(self):
+        Item.objects.create(name="written by a sync test")
+        Item.objects.filter(name="base").delete()
+        self.assertEqual(Item.objects.count(), 1)
+
+    async def test_runs_on_the_thread_holding_the_atomic(self):
         holder = await sync_to_async(threading.get_ident)()
         self.assertEqual(holder, threading.main_thread().ident)
         self.assertTrue(await sync_to_async(lambda: connection.in_atomic_block)())
+        await Item.objects.acreate(name="written on that thread")
 
 
 class AsyncHookOrder(TestCase):
@@ -92,17 +96,16 @@ class AsyncSetUpTestData(TestCase):
 class IsolatedAsyncioRollback(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.loop = asyncio.get_running_loop()
+        self.assertEqual(await Item.objects.acount(), 0)
 
-    async def test_1_write(self):
+    async def test_writes(self):
         await Item.objects.acreate(name="isolated")
         self.assertEqual(await Item.objects.acount(), 1)
 
-    async def test_2_rolled_back(self):
-        self.assertEqual(await Item.objects.acount(), 0)
-
-    async def test_3_loop_is_the_runners(self):
+    async def test_loop_is_the_runners(self):
         self.assertIs(asyncio.get_running_loop(), self.loop)
         self.assertIsInstance(self.loop, TrackingLoop)
+        await Item.objects.acreate(name="isolated too")
 
 
 class PlainUnittestCoroutines(unittest.TestCase):
@@ -114,12 +117,14 @@ class PlainUnittestCoroutines(unittest.TestCase):
         if not self.body_ran:
             raise AssertionError("the coroutine test's body never ran")
 
-    async def test_1_write(self):
+    async def test_writes(self):
+        self.assertEqual(await Item.objects.acount(), 0)
         await Item.objects.acreate(name="plain")
         self.body_ran = True
 
-    async def test_2_rolled_back(self):
+    async def test_writes_too(self):
         self.assertEqual(await Item.objects.acount(), 0)
+        await Item.objects.acreate(name="plain too")
         self.body_ran = True
 
 
@@ -187,20 +192,6 @@ class SimpleTestCaseRefusesTheDatabase(SimpleTestCase):
     async def test_orm_is_refused(self):
         with self.assertRaises(DatabaseOperationForbidden):
             await Item.objects.acount()
-
-
-class AsyncToSyncAfterAsyncTests(TestCase):
-    """asgiref remembers the runner's loop on the test's thread after thread-sensitive calls;
-    a later sync ``async_to_sync`` there must not wait for that idle loop (it would hang)."""
-
-    async def test_1_async_test_makes_thread_sensitive_calls(self):
-        await Item.objects.acreate(name="a")
-
-    def test_2_sync_async_to_sync_still_works(self):
-        async def count():
-            return await Item.objects.acount()
-
-        self.assertEqual(async_to_sync(count)(), 0)
 
 
 class ThreadedReadsInSimpleTestCase(SimpleTestCase):

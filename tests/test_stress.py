@@ -12,6 +12,10 @@ The bar, asserted throughout: no wait for the connection longer than ``MAX_WAIT`
 ``savepoint_ids`` back to the test's own after every iteration and empty after the class; row
 counts as expected after every iteration, and back at the post-migration state (plus the
 class's data) after every test, and at it after the class.
+
+Whatever the order, each test's ``setUp`` releases the worker of the test before it (the last
+one's, ``tearDownClass``). Run on every Python and Django, the stress would re-test the same
+code: it runs in one env of the CI matrix, on every database (tag ``one_env``).
 """
 
 import asyncio
@@ -23,7 +27,7 @@ from time import perf_counter
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.utils import DatabaseError
-from django.test import TestCase
+from django.test import TestCase, tag
 
 from arunner.escapes import EscapedQueryError, expected_refusals
 from arunner.guards import route
@@ -254,10 +258,12 @@ def _strict_test(n, iterations):
     return test
 
 
+@tag("one_env")
 class RoutedStress(Stress):
     arunner_db_threads = "route"
 
 
+@tag("one_env")
 class StrictStress(Stress):
     arunner_db_threads = "strict"
 
