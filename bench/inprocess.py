@@ -88,14 +88,13 @@ def run_round(shape: str, under_arunner: bool, package: str = "arunner") -> floa
     from django.test.utils import iter_test_cases
 
     arunner = importlib.import_module(package)
-    suite_module = importlib.import_module(f"{package}.suite")
 
     tests = list(
         iter_test_cases(unittest.defaultTestLoader.loadTestsFromName(f"{APP}.test_{shape}"))
     )
     runner_class = arunner.AsyncDiscoverRunner if under_arunner else DiscoverRunner
-    suite = (suite_module.AsyncTestSuite if under_arunner else unittest.TestSuite)(tests)
     runner = runner_class(verbosity=0, interactive=False)
+    suite = runner.test_suite(tests)  # the runner's own suite class, whatever its module
     with contextlib.redirect_stderr(io.StringIO()):
         started = perf_counter()
         result = runner.run_suite(suite)
