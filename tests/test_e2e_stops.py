@@ -3,7 +3,8 @@
 Runs are started and stopped as a terminal or CI would (``tests.stops``). On every database,
 every point is stopped by each of its signals once; the mode (serial or ``--parallel 2``) and
 the command (``arunner`` or ``manage.py test``) alternate, so that each point, each signal and
-each mode goes through both commands and (a point stopped by one signal aside) both modes.
+each mode goes through both commands, and each point and signal through both modes (but the
+point stopped by a single signal, and that signal).
 Runs go three at a time, each on a project of its own, to keep the whole within tens of
 seconds.
 
@@ -39,7 +40,9 @@ IN_A_TEST = ("sync", "coro", "hung_coro", "hung_sync", "blocked_loop", "swallows
 
 
 def rows() -> list[tuple[str, str, str, bool]]:
-    """(point, signals, command, parallel) of the runs: each point once per signal."""
+    """(point, signals, command, parallel) of the runs: each point once per signal. Within a
+    point the mode and the command change with the signal; shifting them by the point's index
+    (the command by half of it) spreads both over the signals (``MatrixCoverage``)."""
     chosen = []
     for i, point in enumerate(POINTS):
         usual = (*(("int",) if point in ENDING else ()), "int2", "term")
@@ -48,6 +51,32 @@ def rows() -> list[tuple[str, str, str, bool]]:
             command = "manage" if ((i + 1) // 2 + j) % 2 else "arunner"
             chosen.append((point, signals, command, parallel))
     return chosen
+
+
+class MatrixCoverage(SimpleTestCase):
+    """What the module's docstring promises of ``rows``."""
+
+    def test_each_point_signal_and_mode_meets_both_commands_and_modes(self):
+        chosen = rows()
+        self.assertEqual(
+            {(point, signals) for point, signals, _, _ in chosen},
+            {
+                (point, signals)
+                for point in POINTS
+                for signals in SIGNALS.get(point, ("int", "int2", "term"))
+                if signals != "int" or point in ENDING
+            },
+        )
+        self.assertEqual(len(chosen), len({row[:2] for row in chosen}))  # each pair once
+        for axis in (0, 1, 3):  # point, signals, mode
+            for value in {row[axis] for row in chosen}:
+                runs = [row for row in chosen if row[axis] == value]
+                if len(runs) == 1:
+                    continue  # the point stopped by one signal only, and that signal
+                with self.subTest(value=value):
+                    self.assertEqual({row[2] for row in runs}, {"arunner", "manage"})
+                    if axis != 3:
+                        self.assertEqual({row[3] for row in runs}, {False, True})
 
 
 @tag("one_env")
