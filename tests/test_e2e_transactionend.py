@@ -56,6 +56,11 @@ class CoroutineCommits(unittest.TestCase):
 
     async def test_no_query(self):
         pass  # its transaction never began on the server: that is no ending
+
+
+class ReadsNoTable(TestCase):
+    def test_select_one(self):
+        raw("SELECT 1")  # on MariaDB this begins no transaction: that is no ending either
 """
 
 FAILED = (
@@ -74,7 +79,7 @@ class TransactionEnded(SimpleTestCase):
                 with self.subTest(command=command):
                     run = project.run("--keepdb", command=command)
                     self.assertEqual(run.code, 1, run.output)
-                    self.assertEqual(run.closing_line, "4 passed, 4 failed, 0 skipped")
+                    self.assertEqual(run.closing_line, "5 passed, 4 failed, 0 skipped")
                     for test, did in FAILED:
                         self.assertIn(f"ERROR: test_{test.split('.test_')[1]} (e2eapp", run.output)
                         self.assertIn(

@@ -43,8 +43,17 @@ _NOT_THE_CALLER = ("django.", "asgiref.", "arunner.", "contextlib", "concurrent.
 
 _ENDS = re.compile(r"\s*(COMMIT|ROLLBACK(?!\s+TO\b)|END|ABORT)\b", re.I)
 
-#: Savepoint statements (Django's atomic blocks): on MariaDB they start no transaction.
+#: Savepoint statements (Django's atomic blocks).
 _SAVEPOINT = re.compile(r"\s*(SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO)\b", re.I)
+
+#: Statements that start no transaction on MariaDB: savepoints (Django's atomic blocks), and
+#: those that read no table (``SELECT 1``, ``SET``, ``SHOW``, ``DO``). Any other statement
+#: there reads or writes a table, which begins the transaction.
+_STARTS_NONE = re.compile(
+    r"\s*(SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO|SHOW)\b"
+    r"|\s*(SELECT|SET|DO)\b(?!.*\bFROM\b)",
+    re.I | re.S,
+)
 
 #: Driver transaction status "idle" (no transaction), the same in psycopg 2 and 3.
 _PG_IDLE = 0
@@ -82,7 +91,7 @@ class StatementWatch:
     def __call__(self, execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
         connection = context["connection"]
         if inventory.in_test_atomic(connection):
-            if not (isinstance(sql, str) and _SAVEPOINT.match(sql)):
+            if not _starts_none(connection, sql):
                 self.began.add(connection.alias)
             match = _ENDS.match(sql) if isinstance(sql, str) else None
             if match is not None:
@@ -94,6 +103,17 @@ class StatementWatch:
         began = alias in self.began
         self.began.discard(alias)
         return self.seen.pop(alias, None), began
+
+
+def _starts_none(connection: BaseDatabaseWrapper, sql: Any) -> bool:
+    """Whether ``sql`` leaves the transaction unbegun on the server: a savepoint anywhere
+    (it begins with Django's first statement on PostgreSQL, and by itself never on MariaDB),
+    and on MariaDB also a statement that reads no table."""
+    if not isinstance(sql, str):
+        return False
+    if connection.vendor == "mysql":
+        return _STARTS_NONE.match(sql) is not None
+    return _SAVEPOINT.match(sql) is not None
 
 
 def _caller() -> str:
@@ -112,8 +132,9 @@ def _caller() -> str:
 def _began(connection: BaseDatabaseWrapper, statement_ran: bool) -> bool:
     """Whether the server has the transaction: SQLite's begins with Django's ``BEGIN``; on
     PostgreSQL with the first statement (a savepoint of an atomic block, or one the test
-    ran); on MariaDB with the first statement the test ran (``statement_ran``: not a
-    savepoint, which there starts none). A test that ran none never began it."""
+    ran); on MariaDB with the first statement the test ran that reads or writes a table
+    (``statement_ran``: not a savepoint, not ``SELECT 1``, which there start none). A test
+    that ran none never began it."""
     if connection.vendor == "sqlite":
         return True
     if connection.vendor == "postgresql":
