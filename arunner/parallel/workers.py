@@ -165,9 +165,9 @@ class RemoteResult(ReportRecorder, PortableErrors, RemoteTestResult):
     def test_index(self) -> int | str:
         """The test's position in the batch, which names it to the parent.
 
-        Django takes ``testsRun - 1``, but from Python 3.12 a test skipped by a decorator
-        never starts (``testsRun`` stays), so its skip, and every later test's events, would
-        be told of the test before it. A class- or module-level skip is no test of the batch:
+        Django takes ``testsRun - 1``, but on Python 3.12 a test skipped by a decorator never
+        starts (``testsRun`` stays), so its skip, and every later test's events, would be
+        told of the test before it. A class- or module-level skip is no test of the batch:
         it goes by its description (``AsyncParallelTestSuite.handle_event``).
         """
         return self._position if self._holder is None else self._holder
