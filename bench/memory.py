@@ -26,6 +26,7 @@ from pathlib import Path
 
 # Run as a script, so this directory is on sys.path.
 from generate import DEFAULT_PER_CLASS, generate
+from report import header
 from run import VARIANTS, command
 from timing import BenchError, Sample, run_once
 
@@ -50,15 +51,7 @@ def report(
 ) -> str:
     rss = {k: [s.rss_kib for s in v] for k, v in samples.items()}
     out = [
-        "# Memory: peak RSS against suite size",
-        "",
-        "```",
-        shlex.join(argv),
-        "```",
-        "",
-        "| | |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in env.items()),
+        *header("Memory: peak RSS against suite size", argv, env),
         "",
         "Peak resident set size of the `manage.py test` process (`ru_maxrss` from `wait4`),",
         "MiB; suite time per test beside, for scale.",

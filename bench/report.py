@@ -148,6 +148,21 @@ def table(results: Results, pairs: RatioPairs) -> str:
     return "\n".join(lines)
 
 
+def header(title: str, argv: list[str], env: dict[str, str]) -> list[str]:
+    """A result file's opening lines: its title, the command that made it, the environment."""
+    return [
+        f"# {title}",
+        "",
+        "```",
+        shlex.join(argv),
+        "```",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in env.items()),
+    ]
+
+
 def markdown(
     results: Results,
     pairs: RatioPairs,
@@ -158,15 +173,7 @@ def markdown(
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sizes = sorted(set(results.tests.values()))
     out = [
-        f"# Benchmark run {now}",
-        "",
-        "```",
-        shlex.join(argv),
-        "```",
-        "",
-        "| | |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in env.items()),
+        *header(f"Benchmark run {now}", argv, env),
         f"| tests per run | {' or '.join(map(str, sizes))} (column `tests`) |",
         f"| load average after | {' '.join(f'{x:.2f}' for x in os.getloadavg())} |",
         "",

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Run as a script, so this directory is on sys.path.
+from report import header
 from timing import BenchError, fail, spawn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,15 +141,7 @@ def report(
     samples: dict[str, list[Start]], env: dict[str, str], argv: list[str], shown: dict[str, str]
 ) -> str:
     out = [
-        "# Start-up: time to the first test",
-        "",
-        "```",
-        shlex.join(argv),
-        "```",
-        "",
-        "| | |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in env.items()),
+        *header("Start-up: time to the first test", argv, env),
         "",
         "From just before the process starts to the first `startTest` (seconds): interpreter,",
         "Django set-up, imports, discovery of the whole suite, test database creation. The",
