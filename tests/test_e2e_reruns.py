@@ -174,7 +174,9 @@ class FlakyTests(SimpleTestCase):
             self.assertGreaterEqual(float(cases["test_slow_passes"].get("time")), 0.3)
 
     def test_reruns_under_parallel(self):
-        other = FLAKY.replace("class Flaky(", "class Another(").replace('run_number("', 'run_number("other_')
+        other = FLAKY.replace("class Flaky(", "class Another(").replace(
+            'run_number("', 'run_number("other_'
+        )
         with Project({"test_flaky": FLAKY, "test_other": other}) as project:
             result = run(project, "--reruns", "1", "--parallel", "2", "--junit-xml", "r.xml")
             output = result.output

@@ -19,9 +19,9 @@ from typing import Any, TextIO
 
 from arunner.report.model import (
     FAILED,
-    Attempt,
     OUTCOMES,
     OUTPUT_LIMIT,
+    Attempt,
     Problem,
     ResultMixinBase,
     TestReport,

@@ -27,22 +27,17 @@ from typing import Any
 
 from arunner.core.options import RunConfig
 from arunner.report.model import OUTPUT_LIMIT, Attempt, Problem, describe_error
-from arunner.suite.runcontext import RunContext
+from arunner.suite.runcontext import RunContext, guards_ended
 
 __unittest = True
 
-#: The instance attribute of arunner's per-test state (``runcontext``): still there after a
-#: run when the guards never ended (Django's ``_pre_setup`` failed before unittest ran the
-#: test), and then the test is not run again.
-_ENDING = "_arunner_ending"
 
-
-def wrap(tests: Iterable[Any], config: RunConfig) -> list[Any]:
+def wrap(tests: Iterable[Any], config: RunConfig, context: RunContext) -> list[Any]:
     """The suite's tests, each test case in a ``Rerunning`` when ``--reruns`` asks for it."""
     if config.reruns <= 0:
         return list(tests)
     return [
-        Rerunning(test, config.reruns, config.reruns_delay)
+        Rerunning(test, config.reruns, config.reruns_delay, context)
         if isinstance(test, unittest.TestCase)
         else test
         for test in tests
@@ -66,12 +61,16 @@ def _state(values: dict[str, Any]) -> dict[str, Any]:
 class Rerunning:
     """Stands in the suite for one test, which it runs again while it fails."""
 
-    __slots__ = ("delay", "fresh", "reruns", "test")
+    __slots__ = ("context", "delay", "fresh", "reruns", "test")
 
-    def __init__(self, test: unittest.TestCase, reruns: int, delay: float) -> None:
+    def __init__(
+        self, test: unittest.TestCase, reruns: int, delay: float, context: RunContext | None
+    ) -> None:
         self.test = test
         self.reruns = reruns
         self.delay = delay
+        #: The run whose guards begin again before each rerun (None: a bare unittest suite).
+        self.context = context
         #: The instance's attributes before its first run.
         self.fresh = _state(vars(test))
 
@@ -100,7 +99,9 @@ class Rerunning:
             except BaseException:
                 attempt.replay(test, result, tuple(failed))
                 raise
-            if not attempt.failed or result.shouldStop or _ENDING in vars(test):
+            # A test whose guards did not end (its set-up failed before unittest ran it) is
+            # not begun again over them.
+            if not attempt.failed or result.shouldStop or not guards_ended(test):
                 attempt.replay(test, result, tuple(failed))
                 return result
             failed.append(attempt.summary())
@@ -117,9 +118,8 @@ class Rerunning:
         state = vars(self.test)
         state.clear()
         state.update(_state(self.fresh))
-        context = RunContext.active
-        if context is not None:
-            context.before_test(self.test)
+        if self.context is not None:
+            self.context.before_test(self.test)
 
 
 class _Capture:

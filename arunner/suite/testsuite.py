@@ -50,8 +50,8 @@ class AsyncTestSuite(unittest.TestSuite):
         if any(isinstance(test, unittest.TestSuite) for test in self._tests):
             self._tests = list(iter_test_cases(self))
         config = self.config or _default_config()
-        self._tests = reruns.wrap(self._tests, config)
-        with RunContext(config, result, debug):
+        with RunContext(config, result, debug) as context:
+            self._tests = reruns.wrap(self._tests, config, context)
             return super().run(result, debug)
 
     def __getstate__(self) -> dict[str, Any]:
