@@ -316,12 +316,19 @@ class RerunRules(SimpleTestCase):
             self.assertIn("(case=2)", subtest.get("message"))
 
     def test_class_and_module_level_failures_are_not_rerun(self):
-        with Project({"test_classes": CLASS_LEVEL, "test_module": MODULE_LEVEL}) as project:
-            result = run(project, "--reruns", "2")
+        modules = {
+            "test_classes": CLASS_LEVEL,
+            "test_module": MODULE_LEVEL,
+            "test_broken": "import e2eapp.no_such_module\n",
+        }
+        with Project(modules) as project:
+            result = run(project, "--reruns", "2", "--continue-on-collection-errors")
             output = result.output
             self.assertEqual(result.code, 1, output)
-            self.assertEqual(result.closing_line, "1 passed, 3 failed, 0 skipped")
+            self.assertEqual(result.closing_line, "1 passed, 4 failed, 0 skipped")
             self.assertNotIn("flaky test", output)
+            self.assertNotIn("Failed on every run", output)
+            self.assertEqual(output.count("ERROR: e2eapp.tests.test_broken ("), 1, output)
             for name in ("setupclass", "teardownclass", "before_teardown", "setupmodule"):
                 self.assertEqual(runs(project, name), "m", name)
             self.assertEqual(runs(project, "never") + runs(project, "never_in_module"), "")

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
+from arunner.core import inventory
 from arunner.core.options import RunConfig
 from arunner.report.model import OUTPUT_LIMIT, Attempt, Problem, describe_error
 from arunner.suite.runcontext import RunContext, guards_ended
@@ -33,12 +34,13 @@ __unittest = True
 
 
 def wrap(tests: Iterable[Any], config: RunConfig, context: RunContext) -> list[Any]:
-    """The suite's tests, each test case in a ``Rerunning`` when ``--reruns`` asks for it."""
+    """The suite's tests, each test case in a ``Rerunning`` when ``--reruns`` asks for it
+    (not unittest's stand-in for a module that does not import: it would fail every time)."""
     if config.reruns <= 0:
         return list(tests)
     return [
         Rerunning(test, config.reruns, config.reruns_delay, context)
-        if isinstance(test, unittest.TestCase)
+        if isinstance(test, unittest.TestCase) and not isinstance(test, inventory.FAILED_TEST)
         else test
         for test in tests
     ]
