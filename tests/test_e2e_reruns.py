@@ -74,6 +74,12 @@ class Flaky(TestCase):
 """
 )
 
+#: The same tests in a second class, with counters of their own: ``--parallel`` runs the
+#: two classes in two workers.
+OTHER = FLAKY.replace("class Flaky(", "class Another(").replace(
+    'run_number("', 'run_number("other_'
+)
+
 
 def runs(project: Project, name: str) -> str:
     """What ``run_number`` recorded for the test: one letter per run (w: in a worker)."""
@@ -174,10 +180,7 @@ class FlakyTests(SimpleTestCase):
             self.assertGreaterEqual(float(cases["test_slow_passes"].get("time")), 0.3)
 
     def test_reruns_under_parallel(self):
-        other = FLAKY.replace("class Flaky(", "class Another(").replace(
-            'run_number("', 'run_number("other_'
-        )
-        with Project({"test_flaky": FLAKY, "test_other": other}) as project:
+        with Project({"test_flaky": FLAKY, "test_other": OTHER}) as project:
             result = run(project, "--reruns", "1", "--parallel", "2", "--junit-xml", "r.xml")
             output = result.output
             self.assertEqual(result.code, 1, output)
@@ -335,20 +338,33 @@ class RerunRules(SimpleTestCase):
             for hook in ("setUpClass", "tearDownClass", "setUpModule"):
                 self.assertEqual(output.count(f"ERROR: {hook} ("), 1, output)
 
-    def test_lf_after_a_flaky_run_leaves_the_flaky_test_out(self):
-        with Project({"test_flaky": FLAKY}) as project:
-            result = run(project, "--reruns", "1")
-            self.assertEqual(result.closing_line, "3 passed, 1 failed, 0 skipped")
+    def test_lf_after_a_flaky_run_leaves_the_flaky_tests_out(self):
+        with Project({"test_flaky": FLAKY, "test_other": OTHER}) as project:
+            # No reporter asks for passing tests' reports here (nothing failed before): the
+            # flaky tests' reports are built all the same, in the workers too.
+            result = run(project, "--reruns", "1", "--parallel", "2")
+            self.assertEqual(
+                last_lines(result.output, 2),
+                [
+                    "4 flaky tests (failed, then passed on a rerun)",
+                    "6 passed, 2 failed, 0 skipped",
+                ],
+            )
+            self.assertEqual(runs(project, "sync") + runs(project, "other_sync"), "wwww")
             record = project.root / ".arunner_cache" / "lastfailed.json"
             self.assertEqual(
                 json.loads(record.read_text())["failed"],
-                ["e2eapp.tests.test_flaky.Flaky.test_always_fails"],
+                [
+                    "e2eapp.tests.test_flaky.Flaky.test_always_fails",
+                    "e2eapp.tests.test_other.Another.test_always_fails",
+                ],
             )
             result = run(project, "--lf", "-v", "2")
-            self.assertIn("running 1 recorded failure(s) only", result.output)
-            self.assertEqual(result.closing_line, "0 passed, 1 failed, 0 skipped")
-            self.assertEqual(runs(project, "always"), "m")
-            self.assertEqual(runs(project, "sync") + runs(project, "async"), "")
+            self.assertIn("running 2 recorded failure(s) only", result.output)
+            self.assertEqual(result.closing_line, "0 passed, 2 failed, 0 skipped")
+            self.assertEqual(runs(project, "always") + runs(project, "other_always"), "mm")
+            ran = [runs(project, name) for name in ("sync", "async", "other_sync", "other_async")]
+            self.assertEqual(ran, ["", "", "", ""])
 
     def test_from_the_environment_and_pyproject(self):
         with Project({"test_flaky": FLAKY}) as project:
