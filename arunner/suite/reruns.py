@@ -35,12 +35,15 @@ __unittest = True
 
 def wrap(tests: Iterable[Any], config: RunConfig, context: RunContext) -> list[Any]:
     """The suite's tests, each test case in a ``Rerunning`` when ``--reruns`` asks for it
-    (not unittest's stand-in for a module that does not import: it would fail every time)."""
+    (not unittest's stand-in for a module that does not import: it would fail every time;
+    nor one already standing in, in a suite run twice)."""
     if config.reruns <= 0:
         return list(tests)
     return [
         Rerunning(test, config.reruns, config.reruns_delay, context)
-        if isinstance(test, unittest.TestCase) and not isinstance(test, inventory.FAILED_TEST)
+        if type(test) is not Rerunning
+        and isinstance(test, unittest.TestCase)
+        and not isinstance(test, inventory.FAILED_TEST)
         else test
         for test in tests
     ]
