@@ -27,6 +27,7 @@ from arunner.parallel.parent import AsyncParallelTestSuite, stop_workers
 from arunner.report import (
     closingline,
     durations,
+    flaky,
     junitxml,
     lastfailed,
     model,
@@ -90,6 +91,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self._explicit_labels: set[str] = set()
         self._rerun_labels: set[str] = set()
         self._last_failed: lastfailed.LastFailed | None = None
+        self._flaky: flaky.FlakyTests | None = None
         self._reporters = model.Reporters(())
         self._total = 0
         self._records_locally = True
@@ -209,6 +211,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
             active.append(junitxml.JUnitXml(self.junit_xml))
         if self.durations is not None or self.durations_file:
             active.append(durations.Durations(self.durations, self.durations_file))
+        if self.option_values["reruns"]:
+            self._flaky = flaky.FlakyTests()
+            active.append(self._flaky)
         return active
 
     def get_test_runner_kwargs(self) -> dict[str, Any]:
@@ -324,7 +329,8 @@ class AsyncDiscoverRunner(DiscoverRunner):
                 max(0, self._total - ran),
             )
         elif result is not None:
-            write = functools.partial(closingline.write_closing_line, result, sys.stderr)
+            above = self._flaky.line() if self._flaky is not None else ""
+            write = functools.partial(closingline.write_closing_line, result, sys.stderr, above)
         else:
             return
         if at_exit and isinstance(self.time_keeper, TimeKeeper):

@@ -26,6 +26,7 @@ from django.test import runner as django_runner
 
 from arunner.core import inventory
 from arunner.guards import executewrappers
+from arunner.suite import reruns
 
 
 class AsyncioPrivates(SimpleTestCase):
@@ -148,6 +149,41 @@ class UnittestPrivates(SimpleTestCase):
 
     def test_run_ends_with_do_cleanups(self):
         self.assertIn("self.doCleanups()", inspect.getsource(unittest.TestCase.run))
+
+    def test_the_suite_knows_a_test_class_by_its_class_attribute(self):
+        self.assertIn("test(result)", inspect.getsource(unittest.TestSuite.run))
+        for name in inventory.SUITE_FIXTURES_BY_CLASS:
+            source = inspect.getsource(getattr(unittest.TestSuite, name))
+            self.assertIn("test.__class__", source, name)
+
+    def test_a_rerun_stand_in_gets_its_class_fixtures_once(self):
+        """What ``--reruns`` relies on, end to end in one suite: class fixtures run once
+        around a stand-in's runs, and a failing run is run again."""
+        calls = []
+
+        class Case(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                calls.append("setUpClass")
+
+            @classmethod
+            def tearDownClass(cls):
+                calls.append("tearDownClass")
+
+            def test_flaky(self):
+                calls.append("run")
+                self.assertGreater(calls.count("run"), 1)
+
+            def test_passes(self):
+                calls.append("passes")
+
+        suite = unittest.TestSuite(
+            reruns.Rerunning(Case(name), 1, 0.0, None) for name in ("test_flaky", "test_passes")
+        )
+        result = unittest.TestResult()
+        suite.run(result)
+        self.assertEqual(calls, ["setUpClass", "run", "run", "passes", "tearDownClass"])
+        self.assertEqual((result.testsRun, result.failures, result.errors), (2, [], []))
 
     def test_test_part_records_an_error_and_the_test_goes_on(self):
         reached = []

@@ -87,6 +87,12 @@ handle_class_setup: Callable[[unittest.TestSuite, Any, Any], None] = (
     unittest.TestSuite._handleClassSetUp  # type: ignore[attr-defined]  # private unittest name, listed here
 )
 
+#: ``TestSuite.run`` runs each test as ``test(result)``, and it and these helpers of its know
+#: the test's class (and so its module) as ``test.__class__``: ``--reruns`` stands an object
+#: in for each test (``suite.reruns.Rerunning``) that answers ``__class__`` with the test's
+#: class, so class and module fixtures run once, around all of a test's runs.
+SUITE_FIXTURES_BY_CLASS = ("_tearDownPreviousClass", "_handleModuleFixture", "_handleClassSetUp")
+
 
 def mark_testcase_atomic(atomic: Any) -> None:
     """Flag an atomic as a test's outer block, as ``TestCase._enter_atomics`` does.

@@ -209,6 +209,24 @@ OPTIONS: tuple[Option, ...] = (
         name="--ff",
         is_flag=True,
     ),
+    Option(
+        "reruns",
+        0,
+        "Run a failing or erroring test again, up to N more times, each time in a fresh "
+        "transaction (and on a fresh loop session for a coroutine test); one that passes on a "
+        "rerun is reported as flaky. Class- and module-level failures are not rerun.",
+        type=_count,
+        metavar="N",
+        group=RERUNS_GROUP,
+    ),
+    Option(
+        "reruns_delay",
+        0.0,
+        "Seconds to wait before each rerun of a failed test (with --reruns).",
+        type=_seconds,
+        metavar="SECONDS",
+        group=RERUNS_GROUP,
+    ),
 )
 
 
@@ -297,6 +315,8 @@ class RunConfig:
     strict: bool = False
     asyncio_debug: bool = False
     loop: str = "asyncio"
+    reruns: int = 0
+    reruns_delay: float = 0.0
     keepdb: bool = False
     test_aliases: frozenset[str] = field(default_factory=frozenset)
 

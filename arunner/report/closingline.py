@@ -73,6 +73,8 @@ def closing_line(result: unittest.TestResult) -> str:
     return f"{passed} passed, {failed} failed, {skipped} skipped"
 
 
-def write_closing_line(result: unittest.TestResult, stream: TextIO) -> None:
-    stream.write("\n" + closing_line(result) + "\n")
+def write_closing_line(result: unittest.TestResult, stream: TextIO, above: str = "") -> None:
+    """The closing line, after an empty line; ``above`` (``--reruns``: the flaky tests'
+    count) on the line right before it."""
+    stream.write("\n" + (above + "\n" if above else "") + closing_line(result) + "\n")
     stream.flush()

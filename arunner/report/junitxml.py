@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from arunner.report import reportfiles
-from arunner.report.model import TestReport
+from arunner.report.model import Attempt, TestReport
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -117,8 +117,29 @@ class JUnitXml:
                 if problem.type:
                     child.set("type", xml_safe(problem.type))
                 child.text = xml_safe(problem.text)
+        for attempt in report.reruns:
+            _rerun(case, attempt, "rerun" if report.failed else "flaky")
         if report.stdout:
             ET.SubElement(case, "system-out").text = xml_safe(report.stdout)
         if report.stderr:
             ET.SubElement(case, "system-err").text = xml_safe(report.stderr)
         return case
+
+
+def _rerun(case: ET.Element, attempt: Attempt, prefix: str) -> None:
+    """An earlier failed run of a test ``--reruns`` ran again, as Maven Surefire writes it
+    (which GitLab and Jenkins read): ``flakyFailure`` / ``flakyError`` in a test that then
+    passed, ``rerunFailure`` / ``rerunError`` in one that failed every time."""
+    if not attempt.problems:
+        return
+    first = attempt.problems[0]
+    kind = "Failure" if first.kind == "failure" else "Error"
+    child = ET.SubElement(case, prefix + kind, {"message": xml_safe(first.message)})
+    if first.type:
+        child.set("type", xml_safe(first.type))
+    trace = "\n".join(problem.text for problem in attempt.problems)
+    ET.SubElement(child, "stackTrace").text = xml_safe(trace)
+    if attempt.stdout:
+        ET.SubElement(child, "system-out").text = xml_safe(attempt.stdout)
+    if attempt.stderr:
+        ET.SubElement(child, "system-err").text = xml_safe(attempt.stderr)

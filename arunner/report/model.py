@@ -53,6 +53,16 @@ class Problem:
     text: str  # the traceback, or the skip reason
 
 
+class Attempt(NamedTuple):
+    """An earlier run of a test that ``--reruns`` ran again: what failed it, how long it
+    took, what it printed."""
+
+    problems: tuple[Problem, ...]
+    duration: float
+    stdout: str = ""
+    stderr: str = ""
+
+
 class TestReport(NamedTuple):
     """What reporters get for one test. A named tuple: one is built for every test, and a
     frozen dataclass costs several times as much to build."""
@@ -67,10 +77,17 @@ class TestReport(NamedTuple):
     problems: tuple[Problem, ...] = ()
     stdout: str = ""
     stderr: str = ""
+    #: The earlier runs of a test ``--reruns`` ran again, each of which failed.
+    reruns: tuple[Attempt, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.outcome in FAILED
+
+    @property
+    def flaky(self) -> bool:
+        """Failed, then did not fail on a rerun."""
+        return bool(self.reruns) and not self.failed
 
 
 class Reporter(Protocol):

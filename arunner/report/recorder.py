@@ -21,6 +21,7 @@ from arunner.report.model import (
     FAILED,
     OUTCOMES,
     OUTPUT_LIMIT,
+    Attempt,
     Problem,
     ResultMixinBase,
     TestReport,
@@ -136,6 +137,17 @@ class ReportRecorder(ResultMixinBase):
         self._start_time = 0.0
         self._problems: _Problems | None = None
         self._tees: tuple[_Tee, _Tee] | None = None
+        #: Set by ``--reruns`` before the test's reported run: the test, its earlier failed
+        #: runs, and the reported run's own duration when it is replayed after the fact.
+        self._reruns: tuple[Any, tuple[Attempt, ...], float | None] | None = None
+
+    def arunnerReruns(
+        self, test: Any, reruns: tuple[Attempt, ...], duration: float | None = None
+    ) -> None:
+        """``--reruns`` (``arunner.suite.reruns``): the run of ``test`` this result sees next
+        is the one reported, after the failed runs ``reruns``; ``duration`` is its time when
+        that run is replayed here after it ran (None: it runs now, timed here)."""
+        self._reruns = (test, reruns, duration)
 
     def report(self, test: Any, report: TestReport) -> None:
         if self.report_sink is not None:
@@ -163,16 +175,20 @@ class ReportRecorder(ResultMixinBase):
             self._running = None
             problems, self._problems = self._problems, None
             outcome = "passed" if problems is None else problems.outcome
+            reruns: tuple[Attempt, ...] = ()
+            duration = perf_counter() - self._start_time
+            if self._reruns is not None and self._reruns[0] is test:
+                _, reruns, replayed = self._reruns
+                duration = duration if replayed is None else replayed
+            self._reruns = None
             out = err = ""
             if self._tees is not None:
                 tees, self._tees = self._tees, None
                 out, err = self._restore_streams(tees, outcome)
-            if problems is not None or self.passes:
-                duration = perf_counter() - self._start_time
+            if problems is not None or self.passes or reruns:
                 noted = problems.problems if problems is not None else []
-                self.report(
-                    test, self._build(test, outcome, duration, noted, out, err, self.details)
-                )
+                built = self._build(test, outcome, duration, noted, out, err, self.details)
+                self.report(test, built._replace(reruns=reruns) if reruns else built)
         super().stopTest(test)
 
     @staticmethod

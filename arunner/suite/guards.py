@@ -2,8 +2,9 @@
 
 Each one is a ``core.guard.Guard``: ``RunContext`` installs them in this order and begins
 them before each test in this order; it ends them after the test, and uninstalls them after
-the run, in reverse. A new per-test feature (reruns, say) is one module with one class that
-implements ``Guard``, and one line here.
+the run, in reverse. A new per-test feature is one module with one class that implements
+``Guard``, and one line here (``--reruns``, which runs the test itself again, is not one:
+``suite.reruns``).
 """
 
 from __future__ import annotations

@@ -241,6 +241,12 @@ class RunContext:
             bridge.close()
 
 
+def guards_ended(test: unittest.TestCase) -> bool:
+    """Whether the end of the test ran (``end_test``): not when Django's ``_pre_setup``
+    failed, so that unittest never ran the test."""
+    return _ENDING not in vars(test)
+
+
 def _ends_in_do_cleanups(cls: type[unittest.TestCase]) -> bool:
     """True unless the class replaces ``doCleanups`` with one that does not end the test."""
     return getattr(cls.doCleanups, "arunner_original", None) is not None

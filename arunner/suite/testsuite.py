@@ -17,7 +17,7 @@ from django.test.utils import iter_test_cases
 
 from arunner.core import inventory
 from arunner.core.options import RunConfig, resolve, run_config
-from arunner.suite import testcase
+from arunner.suite import reruns, testcase
 from arunner.suite.runcontext import RunContext
 
 __unittest = True
@@ -49,7 +49,9 @@ class AsyncTestSuite(unittest.TestSuite):
             return super().run(result, debug)
         if any(isinstance(test, unittest.TestSuite) for test in self._tests):
             self._tests = list(iter_test_cases(self))
-        with RunContext(self.config or _default_config(), result, debug):
+        config = self.config or _default_config()
+        with RunContext(config, result, debug) as context:
+            self._tests = reruns.wrap(self._tests, config, context)
             return super().run(result, debug)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -64,5 +66,5 @@ class AsyncTestSuite(unittest.TestSuite):
     def _handleClassSetUp(self, test: Any, result: unittest.TestResult) -> None:
         context = RunContext.active
         if context is not None:
-            context.before_test(test)
+            context.before_test(reruns.unwrapped(test))
         inventory.handle_class_setup(self, test, result)
