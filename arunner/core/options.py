@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arunner.core.loops import EXECUTORS
+from arunner.core.shardspec import shard_text
 
 LOOP_SCOPES = ("class", "test", "run")
 DB_THREAD_MODES = ("strict", "route")
@@ -81,6 +82,7 @@ _TAKES: dict[Callable[[Any], Any], str] = {
     _boolean: BOOLEAN_VALUES,
     _processes: "a number of processes, 1 or more, or auto",
     _count: "a number, 0 or more",
+    shard_text: "K/N (the K-th of N parts, from 1/N to N/N) or auto (from the CI's variables)",
 }
 
 
@@ -97,6 +99,8 @@ class Option:
     name: str | None = None
     #: An on/off option: the flag takes no value.
     is_flag: bool = False
+    #: More flags for the same option (``--collect-only`` for ``--list``).
+    aliases: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
@@ -275,6 +279,41 @@ OPTIONS += (
 )
 
 
+#: Title of the ``--help`` section of which tests a run takes.
+SELECTION_GROUP = "arunner: selection and shards"
+
+OPTIONS += (
+    Option(
+        "shard",
+        None,
+        "Run the K-th of N parts of the selected tests (2/4), or auto: K and N from GitLab's, "
+        "CircleCI's or Buildkite's variables. Classes stay whole; balanced by the times in "
+        "--durations-file, else by test count; split before --shuffle/--reverse.",
+        type=shard_text,
+        metavar="K/N|auto",
+        group=SELECTION_GROUP,
+    ),
+    Option(
+        "collect_only",
+        False,
+        "Print the selected test ids (after labels, -k, tags, --lf, --shard), one a line, and "
+        "exit without touching a database.",
+        type=_boolean,
+        group=SELECTION_GROUP,
+        name="--list",
+        is_flag=True,
+        aliases=("--collect-only",),
+    ),
+    Option(
+        "labels_from",
+        None,
+        "Read more labels from FILE (- for stdin): one a line; blanks and # lines ignored.",
+        metavar="FILE",
+        group=SELECTION_GROUP,
+    ),
+)
+
+
 #: Options of Django's runner that take any integer, checked before a database is made.
 #: Their defaults (0: no --parallel) are what the runner receives when none is given.
 CHECKED_DJANGO_OPTIONS: tuple[Option, ...] = (
@@ -315,6 +354,7 @@ def add_arguments(parser: Any) -> None:
         if option.is_flag:
             groups[option.group].add_argument(
                 option.flag,
+                *option.aliases,
                 dest=option.dest,
                 action="store_true",
                 default=None,
@@ -323,6 +363,7 @@ def add_arguments(parser: Any) -> None:
             continue
         groups[option.group].add_argument(
             option.flag,
+            *option.aliases,
             dest=option.dest,
             default=None,
             choices=option.choices,
