@@ -12,7 +12,7 @@ from django.test import SimpleTestCase, tag
 
 from arunner.runsetup.shard import CI_VARIABLES
 from tests.databases import BACKEND
-from tests.e2e import RUN_TIMEOUT, Project
+from tests.e2e import NOT_INHERITED, RUN_TIMEOUT, Project
 
 #: Five groups: four classes, and a module with ``setUpModule`` whose three classes go together.
 #: Each class and module set-up appends a name to the file in SETUP_LOG, so a test can see
@@ -125,9 +125,7 @@ ALL_IDS = sorted(
 #: What a project run must not inherit from the run of arunner's own tests: its options and
 #: the CI's shard variables (a CircleCI job of arunner's suite has them).
 INHERITED = (
-    "ARUNNER_SHARD",
-    "ARUNNER_COLLECT_ONLY",
-    "ARUNNER_LABELS_FROM",
+    *NOT_INHERITED,
     *(name for _, index, count, _ in CI_VARIABLES for name in (index, count)),
 )
 
