@@ -238,6 +238,15 @@ class Parts(SimpleTestCase):
                     self.assertEqual(sorted(parts[0].ids + parts[1].ids), sorted(whole.ids))
                     self.assertFalse(set(parts[0].ids) & set(parts[1].ids))
 
+    @tag("one_db")
+    def test_a_part_with_no_test_passes(self):
+        """More parts than groups: a CI job whose part is empty succeeds, running nothing."""
+        with Project(TESTS) as project:
+            done = run(project, "--shard", "9/9")
+        self.assertEqual(done.code, 0, done.out + done.err)
+        self.assertIn("shard 9/9 (--shard 9/9): 0 of 19 tests", done.out)
+        self.assertEqual(done.err.splitlines()[-1], "0 passed, 0 failed, 0 skipped")
+
 
 @tag("one_db")
 class Durations(SimpleTestCase):
