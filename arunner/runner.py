@@ -129,7 +129,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         part (``arunner.runsetup.shard``) before ``--parallel`` hands the tests out."""
         labels = list(test_labels or [])
         if (source := self.option_values["labels_from"]) is not None:
-            labels += labelsfile.read(source)
+            labels += [collection.rerun_label(label) for label in labelsfile.read(source)]
             if not labels:  # an empty part of an external split: not the whole suite
                 self.log(f"arunner: --labels-from {source} holds no label; no test to run.")
                 return self.test_suite([])

@@ -449,3 +449,14 @@ class LabelsFrom(SimpleTestCase):
             self.assertIn("holds no label; no test to run", empty.out + empty.err)
             self.assertEqual(empty.err.splitlines()[-1], "0 passed, 0 failed, 0 skipped")
             self.assertFalse(project.test_dbs_left())
+
+    @tag("one_db")
+    def test_a_listed_stand_in_for_a_broken_module_runs_that_module(self):
+        with Project({**TESTS, "test_broken": "import no_such_module_here\n"}) as project:
+            keep = "--continue-on-collection-errors"
+            listed = run(project, "--list", keep)
+            stand_in = "unittest.loader._FailedTest.e2eapp.tests.test_broken"
+            self.assertIn(stand_in, listed.ids)
+            done = run(project, "--labels-from", "-", keep, stdin=f"{stand_in}\n")
+        self.assertEqual(done.code, 1, done.out + done.err)
+        self.assertEqual(done.err.splitlines()[-1], "0 passed, 1 failed, 0 skipped")

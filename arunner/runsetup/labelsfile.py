@@ -3,6 +3,8 @@
 An external splitter (``circleci tests split``, a hand-written script) decides which tests a
 job runs and writes their ids one a line; ``arunner --list`` writes the ids it can take. Blank
 lines and lines starting with ``#`` are skipped, so a file kept in the repository can say why.
+The runner reads a listed stand-in for a module that does not import (under
+``--continue-on-collection-errors``) as that module, as ``--lf`` does.
 """
 
 from __future__ import annotations
