@@ -7,10 +7,12 @@ options (``arunner.core.options``) and a closing ``N passed, N failed, N skipped
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import sys
 import unittest
+from pathlib import Path
 from typing import Any
 
 from django.db import connections
@@ -19,7 +21,7 @@ from django.test import SimpleTestCase
 from django.test.runner import DiscoverRunner
 from django.test.utils import TimeKeeper, iter_test_cases
 
-from arunner.core import options, termination
+from arunner.core import options, optionvalues, termination
 from arunner.core.errors import ConfigurationError
 from arunner.guards import transactionend
 from arunner.parallel import workers
@@ -34,7 +36,7 @@ from arunner.report import (
     reportfiles,
     terminal,
 )
-from arunner.runsetup import collection, dbcheck, selection, testdbs
+from arunner.runsetup import collection, dbcheck, labelsfile, selection, shard, testdbs, testlist
 from arunner.suite import testcase
 from arunner.suite.testsuite import AsyncTestSuite
 from arunner.timeouts import dbinterrupt, emergency
@@ -49,6 +51,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
 
     test_suite = AsyncTestSuite
     parallel_test_suite = AsyncParallelTestSuite
+    parallel: int  # DiscoverRunner's; --shard and --list set it too
 
     def __init__(
         self,
@@ -73,7 +76,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
             for option in options.CHECKED_DJANGO_OPTIONS:
                 if getattr(self, option.dest) not in (None, option.default):
                     option.parse(getattr(self, option.dest), option.flag)
-        except options.OptionError as exc:
+        except optionvalues.OptionError as exc:
             raise ConfigurationError(str(exc), hint=exc.hint) from None
         self.option_values = values
         self.executor: str = values["executor"]
@@ -124,8 +127,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
 
     def build_suite(self, test_labels: Any = None, **kwargs: Any) -> unittest.TestSuite:
         """With ``--lf`` / ``--ff``, last time's failures become labels
-        (``arunner.report.lastfailed``)."""
+        (``arunner.report.lastfailed``); ``--labels-from`` adds labels; ``--shard`` keeps its
+        part (``arunner.runsetup.shard``) before ``--parallel`` hands the tests out."""
         labels = list(test_labels or [])
+        if (source := self.option_values["labels_from"]) is not None:
+            labels += [collection.rerun_label(label) for label in labelsfile.read(source)]
+            if not labels:  # an empty part of an external split: not the whole suite
+                self.log(f"arunner: --labels-from {source} holds no label; no test to run.")
+                return self.test_suite([])
         self._explicit_labels = set(labels)
         self._last_failed = lastfailed.LastFailed()
         if self.last_failed or self.failed_first:
@@ -134,10 +143,26 @@ class AsyncDiscoverRunner(DiscoverRunner):
             self.log(f"arunner: {note}.")
             self._rerun_labels = set(chosen) - set(labels)
             labels = chosen
+        spec = self.option_values["shard"]
+        part, parallel = (shard.resolve(spec) if spec else None), self.parallel
+        if part is not None:
+            self.parallel = 0  # Django's hand-out to workers waits for the part
         suite: unittest.TestSuite = super().build_suite(labels, **kwargs)
-        self._total = suite.countTestCases()
         selection.check_filters(suite, self.test_name_patterns, self.tags, self.exclude_tags)
+        if part is not None:
+            self.parallel = parallel
+            times = durations.read_times(Path(self.durations_file)) if self.durations_file else None
+            tests, note = shard.split(list(iter_test_cases(suite)), part, times)
+            self.log(f"arunner: {note}.")
+            suite = shard.distribute(self, self.test_suite(tests))
+        self._total = suite.countTestCases()
         return suite
+
+    def log(self, msg: str, level: int | None = None) -> None:
+        """Django's; on stderr under ``--list``, whose stdout holds the test ids alone."""
+        listing = getattr(self, "option_values", {}).get("collect_only")
+        with contextlib.redirect_stdout(sys.stderr) if listing else contextlib.nullcontext():
+            super().log(msg, level)
 
     def load_tests_for_label(self, label: str, discover_kwargs: Any) -> Any:
         """Stop at a label that matches nothing or a test module that does not import;
@@ -280,7 +305,12 @@ class AsyncDiscoverRunner(DiscoverRunner):
 
     def run_tests(self, test_labels: Any, **kwargs: Any) -> int:
         """Django's ``run_tests``; a run that a signal stopped says so and exits with 130
-        (Ctrl-C) or 143 (SIGTERM), under ``manage.py test`` too."""
+        (Ctrl-C) or 143 (SIGTERM), under ``manage.py test`` too. ``--list`` lists the tests
+        and stops there (``arunner.runsetup.testlist``)."""
+        if self.option_values["collect_only"]:
+            self.parallel = 0
+            testlist.write(self.build_suite(test_labels), sys.stdout, sys.stderr)
+            return 0
         with termination.stopper(sys.stderr) as stopper:
             self._stopper = stopper
             if stopper is not None:

@@ -24,6 +24,10 @@ from tests.databases import BACKEND, database
 #: Generous bound on one subprocess run: it only stops a hang from eating CI's time.
 RUN_TIMEOUT = 300
 
+#: Options of the outer run that would change which tests a project's run takes: a sharded
+#: run of arunner's own tests (``ARUNNER_SHARD=2/4``) must not shard the projects' runs too.
+NOT_INHERITED = ("ARUNNER_SHARD", "ARUNNER_COLLECT_ONLY", "ARUNNER_LABELS_FROM")
+
 #: A test module with one passing test, for runs that are about the command, not the tests.
 PASSING = """
 from django.test import SimpleTestCase
@@ -140,7 +144,8 @@ class Project:
             argv = [sys.executable, "-m", "arunner", *args]
         else:
             argv = [sys.executable, "manage.py", "test", *args]
-        full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+        full_env = {**inherited, "DJANGO_SETTINGS_MODULE": "e2eproject.settings", **(env or {})}
         for name in unset:
             full_env.pop(name, None)
         return run_command(argv, self.root, full_env)

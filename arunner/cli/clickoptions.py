@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from arunner.core.errors import ConfigurationError
-from arunner.core.options import BOOLEAN_VALUES
+from arunner.core.optionvalues import BOOLEAN_VALUES
 
 if TYPE_CHECKING:
     from django.test.runner import DiscoverRunner

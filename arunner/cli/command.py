@@ -30,7 +30,7 @@ from click.core import ParameterSource
 from django.core.management.base import CommandError
 
 from arunner.cli import clickoptions, projectconfig
-from arunner.core import options, termination
+from arunner.core import options, optionvalues, termination
 from arunner.core.errors import ConfigurationError, ExitCode
 
 COMMAND_GROUP = "Command"
@@ -274,7 +274,7 @@ def _check_values_by_source(ctx: click.Context) -> None:
             continue
         try:
             option.parse(value, clickoptions.source_name(ctx, by_name[option.dest]))
-        except options.OptionError as exc:
+        except optionvalues.OptionError as exc:
             raise ConfigurationError(str(exc), hint=exc.hint) from None
 
 

@@ -6,13 +6,15 @@ environment variable, the default.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from arunner.core import optionvalues
 from arunner.core.loops import EXECUTORS
+from arunner.core.optionvalues import OptionError, boolean, count, processes, seconds
+from arunner.core.shardspec import shard_text
 
 LOOP_SCOPES = ("class", "test", "run")
 DB_THREAD_MODES = ("strict", "route")
@@ -24,64 +26,6 @@ REPORTS_GROUP = "arunner: reports"
 RERUNS_GROUP = "arunner: reruns"
 DIAGNOSTICS_GROUP = "arunner: timeouts and diagnostics"
 LOOPS = ("asyncio", "uvloop")
-
-
-class OptionError(ValueError):
-    """An option has a value arunner cannot use; the message names the option and its source,
-    ``hint`` the values it takes."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-BOOLEAN_VALUES = "1, true, yes, on or 0, false, no, off"
-
-
-def _seconds(value: str | float) -> float:
-    seconds = float(value)
-    if not math.isfinite(seconds):
-        raise ValueError("must be a finite number")
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
-
-def _boolean(text: str | bool) -> bool:
-    """An environment variable's value for an on/off option."""
-    if isinstance(text, bool):
-        return text
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("", "0", "false", "no", "off"):
-        return False
-    raise ValueError(f"use {BOOLEAN_VALUES}")
-
-
-def _processes(value: str | int) -> str | int:
-    if value == "auto":
-        return value
-    processes = int(value)
-    if processes < 1:
-        raise ValueError("must be at least 1")
-    return processes
-
-
-def _count(value: str | int) -> int:
-    count = int(value)
-    if count < 0:
-        raise ValueError("must not be negative")
-    return count
-
-
-#: What a value of each type looks like, for the hint under a bad one.
-_TAKES: dict[Callable[[Any], Any], str] = {
-    _seconds: "a number of seconds, 0 or more",
-    _boolean: BOOLEAN_VALUES,
-    _processes: "a number of processes, 1 or more, or auto",
-    _count: "a number, 0 or more",
-}
 
 
 @dataclass(frozen=True)
@@ -97,6 +41,8 @@ class Option:
     name: str | None = None
     #: An on/off option: the flag takes no value.
     is_flag: bool = False
+    #: More flags for the same option (``--collect-only`` for ``--list``).
+    aliases: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
@@ -126,7 +72,7 @@ class Option:
         """What the option takes, for the hint under a bad value from ``source``."""
         if self.choices is not None:
             return f"{source} takes one of {', '.join(self.choices)}"
-        described = _TAKES.get(self.type, "")
+        described = optionvalues.takes(self.type)
         return f"{source} takes {described}" if described else f"see {self.flag} in --help"
 
 
@@ -152,7 +98,7 @@ OPTIONS: tuple[Option, ...] = (
         0.5,
         "Seconds a coroutine test's leftover tasks, executor jobs and threads get to finish "
         "inside its transaction before arunner cancels them.",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
     ),
     Option(
@@ -171,7 +117,7 @@ OPTIONS: tuple[Option, ...] = (
         "connections to databases without a test database), keeping arunner's loop, "
         "executor, drain and the rollback of Django TestCases: for a project migrating step "
         "by step.",
-        type=_boolean,
+        type=boolean,
         is_flag=True,
     ),
     Option(
@@ -195,7 +141,7 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "Run only the tests that failed last time (all of them when none did). The record "
         "is .arunner_cache/lastfailed.json in the current directory.",
-        type=_boolean,
+        type=boolean,
         group=RERUNS_GROUP,
         name="--lf",
         is_flag=True,
@@ -204,7 +150,7 @@ OPTIONS: tuple[Option, ...] = (
         "failed_first",
         False,
         "Run the tests that failed last time first, then the others.",
-        type=_boolean,
+        type=boolean,
         group=RERUNS_GROUP,
         name="--ff",
         is_flag=True,
@@ -215,7 +161,7 @@ OPTIONS: tuple[Option, ...] = (
         "Run a failing or erroring test again, up to N more times, each time in a fresh "
         "transaction (and on a fresh loop session for a coroutine test); one that passes on a "
         "rerun is reported as flaky. Class- and module-level failures are not rerun.",
-        type=_count,
+        type=count,
         metavar="N",
         group=RERUNS_GROUP,
     ),
@@ -223,7 +169,7 @@ OPTIONS: tuple[Option, ...] = (
         "reruns_delay",
         0.0,
         "Seconds to wait before each rerun of a failed test (with --reruns).",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         group=RERUNS_GROUP,
     ),
@@ -236,7 +182,7 @@ OPTIONS += (
         0.0,
         "Fail a test that runs longer than SECONDS (0: no limit); a test or class can set "
         "its own with @arunner.timeout(SECONDS) or arunner_timeout = SECONDS.",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         group=DIAGNOSTICS_GROUP,
     ),
@@ -244,7 +190,7 @@ OPTIONS += (
         "strict_tasks",
         False,
         "Make a leftover task that arunner had to cancel an error of its test.",
-        type=_boolean,
+        type=boolean,
         group=DIAGNOSTICS_GROUP,
         is_flag=True,
     ),
@@ -252,7 +198,7 @@ OPTIONS += (
         "strict",
         False,
         "Fail a test during which a coroutine was created and never awaited.",
-        type=_boolean,
+        type=boolean,
         group=DIAGNOSTICS_GROUP,
         is_flag=True,
     ),
@@ -261,7 +207,7 @@ OPTIONS += (
         False,
         "Run the loops in asyncio debug mode and report, per test, callbacks that blocked "
         "the loop for more than 0.1 s.",
-        type=_boolean,
+        type=boolean,
         group=DIAGNOSTICS_GROUP,
         is_flag=True,
     ),
@@ -286,9 +232,44 @@ OPTIONS += (
         "nothing, as DiscoverRunner does: each module that cannot be imported is reported as "
         "one failing test, a label without tests runs none. Without it, such a problem stops "
         "the run before any database is created.",
-        type=_boolean,
+        type=boolean,
         group=COLLECTION_GROUP,
         is_flag=True,
+    ),
+)
+
+
+#: Title of the ``--help`` section of which tests a run takes.
+SELECTION_GROUP = "arunner: selection and shards"
+
+OPTIONS += (
+    Option(
+        "shard",
+        None,
+        "Run the K-th of N parts of the selected tests (2/4), or auto: K and N from GitLab's, "
+        "CircleCI's or Buildkite's variables. Classes stay whole; balanced by the times in "
+        "--durations-file, else by test count; split before --shuffle/--reverse.",
+        type=shard_text,
+        metavar="K/N|auto",
+        group=SELECTION_GROUP,
+    ),
+    Option(
+        "collect_only",
+        False,
+        "Print the selected test ids (after labels, -k, tags, --lf, --shard), one a line, and "
+        "exit without touching a database.",
+        type=boolean,
+        group=SELECTION_GROUP,
+        name="--list",
+        is_flag=True,
+        aliases=("--collect-only",),
+    ),
+    Option(
+        "labels_from",
+        None,
+        "Read more labels from FILE (- for stdin): one a line; blanks and # lines ignored.",
+        metavar="FILE",
+        group=SELECTION_GROUP,
     ),
 )
 
@@ -296,8 +277,8 @@ OPTIONS += (
 #: Options of Django's runner that take any integer, checked before a database is made.
 #: Their defaults (0: no --parallel) are what the runner receives when none is given.
 CHECKED_DJANGO_OPTIONS: tuple[Option, ...] = (
-    Option("parallel", 0, "", type=_processes),
-    Option("durations", None, "", type=_count),
+    Option("parallel", 0, "", type=processes),
+    Option("durations", None, "", type=count),
 )
 
 
@@ -335,6 +316,7 @@ def add_arguments(parser: Any) -> None:
         if option.is_flag:
             groups[option.group].add_argument(
                 option.flag,
+                *option.aliases,
                 dest=option.dest,
                 action="store_true",
                 default=None,
@@ -343,6 +325,7 @@ def add_arguments(parser: Any) -> None:
             continue
         groups[option.group].add_argument(
             option.flag,
+            *option.aliases,
             dest=option.dest,
             default=None,
             choices=option.choices,

@@ -45,7 +45,7 @@ from django.db.backends.signals import connection_created
 from arunner.core import inventory
 from arunner.core.guard import TestPlan
 from arunner.core.loops import OWNER
-from arunner.core.options import OptionError
+from arunner.core.optionvalues import OptionError
 from arunner.guards import executewrappers, sqlkind, threadscope, transactionend
 from arunner.guards.route import RouteSession
 from arunner.guards.threadscope import (

@@ -78,10 +78,13 @@ class Durations:
 
     def _previous(self) -> dict[str, float]:
         """What the file already holds, so shards sharing it keep each other's entries."""
-        if self.path is None:
-            return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {str(k): float(v) for k, v in data["durations"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}
+        return read_times(self.path) if self.path is not None else {}
+
+
+def read_times(path: Path) -> dict[str, float]:
+    """Test id -> seconds from a durations file; empty when it is missing or not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in data["durations"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
