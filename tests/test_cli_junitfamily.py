@@ -82,7 +82,8 @@ class JUnitFamilies(SimpleTestCase):
             self.assertEqual(run.code, 1, run.output)
             self.check_xunit2(project.root / "env.xml", "env")
             project.write(
-                "pyproject.toml", '[tool.arunner]\njunit_xml = "toml.xml"\njunit_family = "xunit2"\n'
+                "pyproject.toml",
+                '[tool.arunner]\njunit_xml = "toml.xml"\njunit_family = "xunit2"\n',
             )
             run = project.run(unset=("ARUNNER_JUNIT_FAMILY",))
             self.assertEqual(run.code, 1, run.output)

@@ -57,7 +57,7 @@ class MergeShards(SimpleTestCase):
                     self.run_shards(project, family, *args)
                     run, _ = merge(project, "junit", "merged.xml", "shard1.xml", "shard2.xml")
                     self.assertEqual(run.code, 0, run.output)
-                    self.assertIn(f"12 tests, 5 failures, 1 errors", run.output)
+                    self.assertIn("12 tests, 5 failures, 1 errors", run.output)
                     self.assertIn(family, run.output)
                     merged = project.root / "merged.xml"
                     self.assertEqual(counts(merged), COUNTS)
@@ -66,7 +66,9 @@ class MergeShards(SimpleTestCase):
                     self.assertEqual(len(root.findall("testsuite")), 1)  # same name: one suite
                     self.assertEqual(root.get("tests"), "12")
                     shard_times = [
-                        float(ET.parse(project.root / f"shard{i}.xml").find("testsuite").get("time"))
+                        float(
+                            ET.parse(project.root / f"shard{i}.xml").find("testsuite").get("time")
+                        )
                         for i in (1, 2)
                     ]
                     suite_time = float(root.find("testsuite").get("time"))
@@ -77,7 +79,9 @@ class MergeShards(SimpleTestCase):
                         self.assertEqual(root.get("skipped"), "2")
                         self.assertTrue(all(c.get("file") for c in root.iter("testcase")))
 
-                    run, _ = merge(project, "durations", "merged.json", "shard1.json", "shard2.json")
+                    run, _ = merge(
+                        project, "durations", "merged.json", "shard1.json", "shard2.json"
+                    )
                     self.assertEqual(run.code, 0, run.output)
                     merged_times = json.loads((project.root / "merged.json").read_text())
                     whole_times = json.loads((project.root / "whole.json").read_text())
@@ -145,7 +149,9 @@ class BadInputs(SimpleTestCase):
     def test_mixed_families_are_refused(self):
         with Project(MODULES) as project:
             for family in ("xunit1", "xunit2"):
-                run = project.run(SHARDS[1], "--junit-xml", f"{family}.xml", "--junit-family", family)
+                run = project.run(
+                    SHARDS[1], "--junit-xml", f"{family}.xml", "--junit-family", family
+                )
                 self.assertEqual(run.code, 1, run.output)
             run, stderr = merge(project, "junit", "out.xml", "xunit1.xml", "xunit2.xml")
             self.assertEqual(run.code, 2, run.output)
