@@ -38,6 +38,7 @@ class MergeError(ValueError):
 @dataclass
 class JUnitFile:
     path: str
+    name: str | None  # the root's name
     suites: list[ET.Element]
     family: str | None  # "xunit1", "xunit2" or None: nothing in the file tells
 
@@ -52,6 +53,21 @@ class _Suite:
     others: list[ET.Element] = field(default_factory=list)
     timestamps: list[str] = field(default_factory=list)
     hostnames: set[str] = field(default_factory=set)
+
+    def add_case(self, case: ET.Element) -> bool:
+        """Add ``case``; False when the suite had it already (the worse copy stays, and the
+        suite's time loses the other's)."""
+        key = (case.get("classname", ""), case.get("name", ""))
+        kept = self.cases.get(key)
+        if kept is None:
+            self.cases[key] = copy.deepcopy(case)
+            return True
+        if _rank(case) > _rank(kept):
+            self.cases[key] = copy.deepcopy(case)
+            self.time -= _time(kept)
+        else:
+            self.time -= _time(case)
+        return False
 
 
 @dataclass
@@ -91,7 +107,7 @@ def read(path: str) -> JUnitFile:
             f"{path}: not a JUnit XML file (root element <{root.tag}>, "
             "expected <testsuites> or <testsuite>)"
         )
-    return JUnitFile(path, suites, _family(root, suites))
+    return JUnitFile(path, root.get("name"), suites, _family(root, suites))
 
 
 def _family(root: ET.Element, suites: list[ET.Element]) -> str | None:
@@ -116,10 +132,18 @@ def _rank(case: ET.Element) -> int:
 
 
 def _time(element: ET.Element) -> float:
+    """A ``time`` attribute; Surefire's form may group thousands with commas."""
     try:
         return float(element.get("time", "0").replace(",", ""))
     except ValueError:
         return 0.0
+
+
+def _count(element: ET.Element, attribute: str) -> int:
+    try:
+        return int(element.get(attribute, "0"))
+    except ValueError:
+        return 0
 
 
 def merge(files: Sequence[JUnitFile]) -> Merged:
@@ -133,7 +157,7 @@ def merge(files: Sequence[JUnitFile]) -> Merged:
     family = "xunit1" if "xunit1" in families else "xunit2"
     suites: dict[str, _Suite] = {}
     dropped = 0
-    root_name = None
+    root_name: str | None = None
     for file in files:
         for element in file.suites:
             name = element.get("name", "")
@@ -144,21 +168,11 @@ def merge(files: Sequence[JUnitFile]) -> Merged:
             if "hostname" in element.attrib:
                 suite.hostnames.add(element.attrib["hostname"])
             for child in element:
-                if child.tag != "testcase":
+                if child.tag == "testcase":
+                    dropped += not suite.add_case(child)
+                else:
                     suite.others.append(copy.deepcopy(child))
-                    continue
-                key = (child.get("classname", ""), child.get("name", ""))
-                kept = suite.cases.get(key)
-                if kept is not None:
-                    dropped += 1
-                    loser = child if _rank(child) <= _rank(kept) else kept
-                    suite.time -= _time(loser)
-                    if loser is kept:
-                        suite.cases[key] = copy.deepcopy(child)
-                    continue
-                suite.cases[key] = copy.deepcopy(child)
-        if root_name is None and file.suites:
-            root_name = file.suites[0].get("name")
+        root_name = root_name or file.name
     root = _build(suites, family, root_name)
     return Merged(root, family, len(files), dropped)
 
@@ -176,7 +190,7 @@ def _build(suites: dict[str, _Suite], family: str, root_name: str | None) -> ET.
         for nested in suite.others:
             if nested.tag == "testsuite":
                 for key in counts:
-                    counts[key] += int(nested.get(key, "0") or 0)
+                    counts[key] += _count(nested, key)
         attributes = dict(suite.attributes)
         attributes.update({"name": name, **{k: str(v) for k, v in counts.items()}})
         attributes["time"] = f"{max(suite.time, 0.0):.3f}"
