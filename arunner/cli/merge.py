@@ -82,7 +82,7 @@ def _read_durations(path: str) -> dict[str, float]:
         raise _Refused(f"{path}: {exc}") from None
 
 
-@command.command(name="durations")
+@command.command(name="durations", short_help="Merge --durations-file files into OUT.")
 @click.option(
     "--base",
     metavar="FILE",
