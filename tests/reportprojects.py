@@ -7,8 +7,12 @@ runs them in two workers and a shard needs its test database.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from tests.e2e import RUN_TIMEOUT, Run
 
 #: Every outcome, and output on both streams of a failing test.
 OUTCOMES = """
@@ -109,3 +113,17 @@ def counts(path: Path) -> dict[str, int]:
 
 def case_ids(path: Path) -> list[tuple[str, str]]:
     return sorted((c.get("classname"), c.get("name")) for c in ET.parse(path).iter("testcase"))
+
+
+def merge(project, *args):
+    """``arunner-merge ARGS`` in the project (as ``python -m``: the console script of the
+    environment may belong to another checkout)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "arunner.cli.merge", *args],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout + done.stderr), done.stderr

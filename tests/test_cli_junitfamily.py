@@ -8,7 +8,7 @@ import xmlschema
 from django.test import SimpleTestCase, tag
 
 from tests.e2e import Project
-from tests.reportprojects import COUNTS, MODULES, OUTCOMES, SCHEMA, counts, line_of
+from tests.reportprojects import COUNTS, MODULES, OUTCOMES, SCHEMA, counts, line_of, merge
 
 CLOSING = "5 passed, 6 failed, 1 skipped"
 
@@ -101,3 +101,73 @@ class JUnitFamilies(SimpleTestCase):
             self.assertEqual(run.code, 2, run.output)
             self.assertIn("ARUNNER_JUNIT_FAMILY", run.output)
             self.assertFalse((project.root / "r.xml").exists())
+
+
+#: A test that fails its first run, one that errors in its first run, one that always fails.
+RERUNS = """
+from pathlib import Path
+
+from django.test import SimpleTestCase
+
+
+def first_run(name):
+    marker = Path(f"ran-{name}")
+    first = not marker.exists()
+    marker.touch()
+    return first
+
+
+class Reruns(SimpleTestCase):
+    def test_fails_once(self):
+        self.assertFalse(first_run("fails"), "the first run fails")
+
+    def test_errors_once(self):
+        if first_run("errors"):
+            raise ValueError("the first run errors")
+
+    def test_always_fails(self):
+        self.fail("every run fails")
+"""
+
+
+@tag("one_db")
+class RerunsInXunit2(SimpleTestCase):
+    def test_rerun_elements_pass_the_schema_and_survive_a_merge(self):
+        schema = xmlschema.XMLSchema(SCHEMA)
+        with Project({"test_reruns": RERUNS, **MODULES}) as project:
+            run = project.run(
+                "e2eapp.tests.test_reruns",
+                "--reruns",
+                "1",
+                "--junit-xml",
+                "reruns.xml",
+                "--junit-family",
+                "xunit2",
+            )
+            self.assertEqual(run.code, 1, run.output)
+            path = project.root / "reruns.xml"
+            schema.validate(str(path))
+            cases = {c.get("name"): c for c in ET.parse(path).iter("testcase")}
+            self.assertEqual(
+                {name: [child.tag for child in case] for name, case in cases.items()},
+                {
+                    "test_fails_once": ["flakyFailure"],
+                    "test_errors_once": ["flakyError"],
+                    "test_always_fails": ["failure", "rerunFailure"],
+                },
+            )
+            run = project.run(
+                "e2eapp.tests.test_more", "--junit-xml", "more.xml", "--junit-family", "xunit2"
+            )
+            self.assertEqual(run.code, 1, run.output)
+            run, _ = merge(project, "junit", "merged.xml", "reruns.xml", "more.xml")
+            self.assertEqual(run.code, 0, run.output)
+            merged = project.root / "merged.xml"
+            schema.validate(str(merged))
+            flaky = ET.parse(merged).find(".//testcase[@name='test_fails_once']/flakyFailure")
+            self.assertEqual(
+                flaky.get("message"),
+                ET.parse(path)
+                .find(".//testcase[@name='test_fails_once']/flakyFailure")
+                .get("message"),
+            )

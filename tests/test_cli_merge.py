@@ -2,30 +2,13 @@
 a file that is not one is refused with one line and exit 2."""
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import xmlschema
 from django.test import SimpleTestCase, tag
 
-from tests.e2e import RUN_TIMEOUT, Project, Run
-from tests.reportprojects import COUNTS, MODULES, SCHEMA, case_ids, counts
-
-
-def merge(project, *args):
-    """``arunner-merge ARGS`` in the project (as ``python -m``: the console script of the
-    environment may belong to another checkout)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "arunner.cli.merge", *args],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout + done.stderr), done.stderr
-
+from tests.e2e import Project
+from tests.reportprojects import COUNTS, MODULES, SCHEMA, case_ids, counts, merge
 
 SHARDS = ("e2eapp.tests.test_outcomes", "e2eapp.tests.test_more")
 
