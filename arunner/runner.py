@@ -30,6 +30,7 @@ from arunner.report import (
     closingline,
     durations,
     flaky,
+    ghannotations,
     junitxml,
     lastfailed,
     model,
@@ -84,6 +85,7 @@ class AsyncDiscoverRunner(DiscoverRunner):
         self.task_grace: float = values["task_grace"]
         self.db_threads: str = values["db_threads"]
         self.junit_xml: str | None = values["junit_xml"]
+        self.junit_family: str = values["junit_family"]
         self.durations_file: str | None = values["durations_file"]
         self.last_failed: bool = values["last_failed"]
         self.failed_first: bool = values["failed_first"]
@@ -233,12 +235,14 @@ class AsyncDiscoverRunner(DiscoverRunner):
         """The reporters this run's options ask for; the last-failed record always."""
         active: list[model.Reporter] = [self._last_failed or lastfailed.LastFailed()]
         if self.junit_xml:
-            active.append(junitxml.JUnitXml(self.junit_xml))
+            active.append(junitxml.JUnitXml(self.junit_xml, family=self.junit_family))
         if self.durations is not None or self.durations_file:
             active.append(durations.Durations(self.durations, self.durations_file))
         if self.option_values["reruns"]:
             self._flaky = flaky.FlakyTests()
             active.append(self._flaky)
+        if ghannotations.enabled():
+            active.append(ghannotations.GitHubAnnotations())
         return active
 
     def get_test_runner_kwargs(self) -> dict[str, Any]:

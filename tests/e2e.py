@@ -24,9 +24,18 @@ from tests.databases import BACKEND, database
 #: Generous bound on one subprocess run: it only stops a hang from eating CI's time.
 RUN_TIMEOUT = 300
 
-#: Options of the outer run that would change which tests a project's run takes: a sharded
-#: run of arunner's own tests (``ARUNNER_SHARD=2/4``) must not shard the projects' runs too.
-NOT_INHERITED = ("ARUNNER_SHARD", "ARUNNER_COLLECT_ONLY", "ARUNNER_LABELS_FROM")
+#: What of the outer run's environment would change a project's run: which tests it takes
+#: (a sharded run of arunner's own tests, ``ARUNNER_SHARD=2/4``, must not shard the projects'
+#: runs too), what it reruns, and the annotations a run inside GitHub Actions prints.
+NOT_INHERITED = (
+    "ARUNNER_SHARD",
+    "ARUNNER_COLLECT_ONLY",
+    "ARUNNER_LABELS_FROM",
+    "ARUNNER_RERUNS",
+    "ARUNNER_RERUNS_DELAY",
+    "GITHUB_ACTIONS",
+    "GITHUB_WORKSPACE",
+)
 
 #: A test module with one passing test, for runs that are about the command, not the tests.
 PASSING = """

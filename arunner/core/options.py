@@ -26,6 +26,8 @@ REPORTS_GROUP = "arunner: reports"
 RERUNS_GROUP = "arunner: reruns"
 DIAGNOSTICS_GROUP = "arunner: timeouts and diagnostics"
 LOOPS = ("asyncio", "uvloop")
+#: ``--junit-family``: xunit1 (file and line on each testcase) or xunit2 (Jenkins' schema).
+JUNIT_FAMILIES = ("xunit1", "xunit2")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,15 @@ OPTIONS: tuple[Option, ...] = (
         "Write a JUnit XML report of the run to PATH (merged across --parallel workers; "
         "written even when the run is interrupted).",
         metavar="PATH",
+        group=REPORTS_GROUP,
+    ),
+    Option(
+        "junit_family",
+        "xunit1",
+        "The shape of the --junit-xml file: xunit1 puts file and line on each testcase and "
+        "the skipped count on the root; xunit2 leaves them out and validates against "
+        "Jenkins' junit-10.xsd, for consumers that check the schema.",
+        choices=JUNIT_FAMILIES,
         group=REPORTS_GROUP,
     ),
     Option(

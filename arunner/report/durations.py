@@ -73,8 +73,7 @@ class Durations:
         if self.path is None:
             return
         times = {**self._previous(), **{k: round(v, 6) for k, v in self.times.items()}}
-        data = {"version": FORMAT_VERSION, "durations": dict(sorted(times.items()))}
-        reportfiles.write(self.path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+        reportfiles.write(self.path, encode(times))
 
     def _previous(self) -> dict[str, float]:
         """What the file already holds, so shards sharing it keep each other's entries."""
@@ -82,9 +81,54 @@ class Durations:
 
 
 def read_times(path: Path) -> dict[str, float]:
-    """Test id -> seconds from a durations file; empty when it is missing or not one."""
+    """Test id -> seconds from a durations file; empty when it is missing or not one (a
+    run that balances or records by it goes on without it)."""
+    try:
+        return read(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def encode(times: dict[str, float]) -> bytes:
+    """A durations file's bytes: the format version and the times sorted by test id."""
+    data = {"version": FORMAT_VERSION, "durations": dict(sorted(times.items()))}
+    return (json.dumps(data, indent=1) + "\n").encode("utf-8")
+
+
+def read(path: Path) -> dict[str, float]:
+    """The times of a durations file; ``ValueError`` (one line, naming what is wrong) when it
+    is not one, ``OSError`` when it cannot be read."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in data["durations"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+    except UnicodeDecodeError:
+        raise ValueError("not an arunner durations file (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not an arunner durations file (not JSON: {exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("durations"), dict):
+        raise ValueError('not an arunner durations file (no "durations" object)')
+    if data.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"not an arunner durations file of version {FORMAT_VERSION} "
+            f"(version {data.get('version')!r})"
+        )
+    times = {}
+    for test_id, value in data["durations"].items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"not an arunner durations file ({test_id!r}: {value!r} is no time)")
+        times[str(test_id)] = float(value)
+    return times
+
+
+def merge(inputs: list[dict[str, float]], base: dict[str, float] | None = None) -> dict[str, float]:
+    """One durations table of ``inputs``, in their order. Each shard's file holds the times
+    it measured and, for the other tests, what the file held before (``Durations._previous``),
+    so a test's time differs between the inputs when one of them measured it anew. With
+    ``base`` (the file the shards started from), a time equal to the base's is such an old
+    one and gives way to a new one; otherwise, and among new ones, the later input wins."""
+    merged: dict[str, float] = {}
+    for times in inputs:
+        for test_id, value in times.items():
+            old = base.get(test_id) if base is not None else None
+            if test_id not in merged or value != old:
+                merged[test_id] = value
+    return merged

@@ -1,8 +1,11 @@
-"""``--junit-xml PATH``: the JUnit XML report CI systems read.
+"""``--junit-xml PATH``: the JUnit XML report CI systems read, in the ``--junit-family`` asked.
 
-One ``<testsuite>`` for the run, one ``<testcase>`` per test with ``classname``, ``name``,
-``file``, ``line`` and the ``time`` measured where the test ran. Failure, error and skipped
-elements carry the traceback (or the skip reason); failing tests carry what they printed.
+One ``<testsuite>`` for the run, one ``<testcase>`` per test with ``classname``, ``name`` and the
+``time`` measured where the test ran. Failure, error and skipped elements carry the traceback
+(or the skip reason); failing tests carry what they printed. Two families, as pytest has them:
+``xunit1`` (the default) also puts ``file`` and ``line`` on each testcase and ``skipped`` on
+``<testsuites>``, which GitLab and the IDEs use to link a case to its source; ``xunit2``
+leaves those out, because Jenkins' ``junit-10.xsd`` rejects them and strict consumers validate.
 
 ElementTree does the escaping. What XML 1.0 cannot hold at all (control characters, lone
 surrogates, U+FFFE/U+FFFF) is written as ``\\xNN`` / ``\\uNNNN`` first, so the file always
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from arunner.core.options import JUNIT_FAMILIES
 from arunner.report import reportfiles
 from arunner.report.model import Attempt, TestReport
 
@@ -44,6 +48,27 @@ _ELEMENT = {
     "xfailed": "skipped",
 }
 
+#: What xunit1 writes and junit-10.xsd (xunit2) does not allow: on ``<testcase>``, on
+#: ``<testsuites>``. The merge command reads them to tell the families apart.
+XUNIT1_CASE_ATTRIBUTES = ("file", "line")
+XUNIT1_ROOT_ATTRIBUTES = ("skipped",)
+
+
+def render(root: ET.Element) -> bytes:
+    """The file's bytes: indented, UTF-8, with the XML declaration."""
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    return buffer.getvalue()
+
+
+def root_attributes(totals: dict[str, str], family: str) -> dict[str, str]:
+    """``<testsuites>``' attributes from the suite counts, as ``family`` allows them."""
+    if family == "xunit1":
+        return dict(totals)
+    return {k: v for k, v in totals.items() if k not in XUNIT1_ROOT_ATTRIBUTES}
+
 
 class JUnitXml:
     """Collects reports; ``close`` writes the file."""
@@ -51,9 +76,12 @@ class JUnitXml:
     wants_details = True
     wants_passes = True
 
-    def __init__(self, path: str, suite_name: str = "arunner") -> None:
+    def __init__(self, path: str, suite_name: str = "arunner", family: str = "xunit1") -> None:
+        if family not in JUNIT_FAMILIES:
+            raise ValueError(f"unknown JUnit family {family!r}")
         self.path = Path(path)
         self.suite_name = suite_name
+        self.family = family
         self.reports: list[TestReport] = []
         self.started = datetime.now(UTC)
 
@@ -64,11 +92,7 @@ class JUnitXml:
         pass
 
     def close(self) -> None:
-        tree = ET.ElementTree(self.build())
-        ET.indent(tree)
-        buffer = io.BytesIO()
-        tree.write(buffer, encoding="utf-8", xml_declaration=True)
-        reportfiles.write(self.path, buffer.getvalue())
+        reportfiles.write(self.path, render(self.build()))
 
     def build(self) -> ET.Element:
         def count(*outcomes: str) -> str:
@@ -83,7 +107,7 @@ class JUnitXml:
             "skipped": count("skipped", "xfailed"),
             "time": f"{total:.3f}",
         }
-        root = ET.Element("testsuites", attributes)
+        root = ET.Element("testsuites", root_attributes(attributes, self.family))
         suite = ET.SubElement(
             root,
             "testsuite",
@@ -94,47 +118,71 @@ class JUnitXml:
             },
         )
         for report in self.reports:
-            suite.append(self._testcase(report))
+            suite.append(self.testcase(report))
         return root
 
-    def _testcase(self, report: TestReport) -> ET.Element:
-        attributes = {"classname": xml_safe(report.classname), "name": xml_safe(report.name)}
-        if report.file:
-            attributes["file"] = xml_safe(report.file)
-        if report.line:
-            attributes["line"] = str(report.line)
-        attributes["time"] = f"{report.duration:.3f}"
-        case = ET.Element("testcase", attributes)
-        element = _ELEMENT.get(report.outcome)
-        if element is not None:
-            for problem in report.problems:
-                if element == "skipped" and problem.kind != "skipped":
-                    continue
-                if element != "skipped" and problem.kind == "skipped":
-                    continue
-                tag = "skipped" if element == "skipped" else problem.kind
-                child = ET.SubElement(case, tag, {"message": xml_safe(problem.message)})
-                if problem.type:
-                    child.set("type", xml_safe(problem.type))
-                child.text = xml_safe(problem.text)
-        for attempt in report.reruns:
-            _rerun(case, attempt, "rerun" if report.failed else "flaky")
-        if report.stdout:
-            ET.SubElement(case, "system-out").text = xml_safe(report.stdout)
-        if report.stderr:
-            ET.SubElement(case, "system-err").text = xml_safe(report.stderr)
+    def testcase(self, report: TestReport) -> ET.Element:
+        """One ``<testcase>``: its attributes, what went wrong, what it printed. Each part is
+        a method of its own, so a new kind of child is one more call here."""
+        case = ET.Element("testcase", self._case_attributes(report))
+        case.extend(self._outcome_elements(report))
+        case.extend(self._rerun_elements(report))
+        case.extend(self._output_elements(report))
         return case
 
+    def _case_attributes(self, report: TestReport) -> dict[str, str]:
+        attributes = {"classname": xml_safe(report.classname), "name": xml_safe(report.name)}
+        if self.family == "xunit1":
+            if report.file:
+                attributes["file"] = xml_safe(report.file)
+            if report.line:
+                attributes["line"] = str(report.line)
+        attributes["time"] = f"{report.duration:.3f}"
+        return attributes
 
-def _rerun(case: ET.Element, attempt: Attempt, prefix: str) -> None:
-    """An earlier failed run of a test ``--reruns`` ran again, as Maven Surefire writes it
-    (which GitLab and Jenkins read): ``flakyFailure`` / ``flakyError`` in a test that then
-    passed, ``rerunFailure`` / ``rerunError`` in one that failed every time."""
-    if not attempt.problems:
-        return
+    @staticmethod
+    def _outcome_elements(report: TestReport) -> list[ET.Element]:
+        """``<failure>`` / ``<error>`` per problem of a failing test, ``<skipped>`` for a
+        skipped one (its reason) or an expected failure (its traceback)."""
+        element = _ELEMENT.get(report.outcome)
+        if element is None:
+            return []
+        children = []
+        for problem in report.problems:
+            if (element == "skipped") != (problem.kind == "skipped"):
+                continue
+            tag = "skipped" if element == "skipped" else problem.kind
+            child = ET.Element(tag, {"message": xml_safe(problem.message)})
+            if problem.type:
+                child.set("type", xml_safe(problem.type))
+            child.text = xml_safe(problem.text)
+            children.append(child)
+        return children
+
+    @staticmethod
+    def _rerun_elements(report: TestReport) -> list[ET.Element]:
+        """An earlier failed run of a test ``--reruns`` ran again, as Maven Surefire writes it
+        (which GitLab and Jenkins read, and junit-10.xsd allows): ``flakyFailure`` /
+        ``flakyError`` in a test that then passed, ``rerunFailure`` / ``rerunError`` in one
+        that failed every time."""
+        prefix = "rerun" if report.failed else "flaky"
+        return [_rerun(attempt, prefix) for attempt in report.reruns if attempt.problems]
+
+    @staticmethod
+    def _output_elements(report: TestReport) -> list[ET.Element]:
+        children = []
+        for tag, text in (("system-out", report.stdout), ("system-err", report.stderr)):
+            if text:
+                child = ET.Element(tag)
+                child.text = xml_safe(text)
+                children.append(child)
+        return children
+
+
+def _rerun(attempt: Attempt, prefix: str) -> ET.Element:
     first = attempt.problems[0]
     kind = "Failure" if first.kind == "failure" else "Error"
-    child = ET.SubElement(case, prefix + kind, {"message": xml_safe(first.message)})
+    child = ET.Element(prefix + kind, {"message": xml_safe(first.message)})
     if first.type:
         child.set("type", xml_safe(first.type))
     trace = "\n".join(problem.text for problem in attempt.problems)
@@ -143,3 +191,4 @@ def _rerun(case: ET.Element, attempt: Attempt, prefix: str) -> None:
         ET.SubElement(child, "system-out").text = xml_safe(attempt.stdout)
     if attempt.stderr:
         ET.SubElement(child, "system-err").text = xml_safe(attempt.stderr)
+    return child

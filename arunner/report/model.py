@@ -15,6 +15,7 @@ import importlib
 import inspect
 import linecache
 import os
+import sys
 import traceback
 import unittest
 from collections.abc import Iterable
@@ -195,6 +196,19 @@ def locate(test: Any) -> tuple[str | None, int | None]:
         if target is not None:
             return _source_of(target)
     return None, None
+
+
+def locate_id(classname: str, name: str) -> tuple[str | None, int | None]:
+    """``locate`` from a report's names, for a reporter that has no test object (a
+    ``--parallel`` worker's report): the method ``name`` of class ``classname``, else the
+    class, else the module (a class/module-level error). Only modules already imported."""
+    module_name, _, class_name = classname.rpartition(".")
+    module = sys.modules.get(module_name)
+    cls = getattr(module, class_name, None)
+    if isinstance(cls, type):
+        return _locate_method(cls, name)
+    module = sys.modules.get(classname)
+    return _source_of(module) if module is not None else (None, None)
 
 
 @functools.cache
