@@ -29,14 +29,14 @@ import threading
 import time
 import unittest
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 from arunner.core.errors import TestTimeoutError
-from arunner.core.guard import TestPlan
+from arunner.core.guard import TestPlan, method_function
 from arunner.timeouts import dbinterrupt, stacks
 
 __unittest = True
@@ -216,6 +216,14 @@ def start(armed: Armed, result: Any) -> None:
     armed.deadline = time.monotonic() + armed.seconds
 
 
+class ClassLimit(NamedTuple):
+    """What ``TimeLimits`` decides once per class: its limit, and the databases a query that
+    outlives it is stopped on."""
+
+    seconds: float
+    databases: tuple[str, ...]
+
+
 class TimeLimits:
     """The run's guard for time limits: ``--timeout`` and ``@timeout``, per test.
 
@@ -234,7 +242,6 @@ class TimeLimits:
         self.watchdog = Watchdog(emergency)
         self._cancel = cancel
         self._where = where
-        self._class_limit = default
 
     def install(self) -> None:
         self.watchdog.install()
@@ -242,14 +249,16 @@ class TimeLimits:
     def uninstall(self) -> None:
         self.watchdog.uninstall()
 
-    def begin(self, test: unittest.TestCase, plan: TestPlan) -> Armed | None:
+    def prepare(self, plan: TestPlan) -> ClassLimit:
+        """Every test: its method may carry a limit of its own (``@arunner.timeout``)."""
+        return ClassLimit(class_limit(plan.test_class, self.default), plan.databases)
+
+    def begin(self, test: unittest.TestCase, limit: ClassLimit) -> Armed | None:
         """Arm the watchdog when the test starts running (after its class set-up)."""
-        if plan.new_class:
-            self._class_limit = class_limit(type(test), self.default)
-        seconds = limit_for(plan.function, self._class_limit)
+        seconds = limit_for(method_function(test), limit.seconds)
         if seconds <= 0:
             return None
-        wrappers = [connections[alias] for alias in plan.databases]
+        wrappers = [connections[alias] for alias in limit.databases]
         armed = Armed(test.id(), seconds, wrappers, self._cancel, self._where)
         run = test.run
         watchdog = self.watchdog
