@@ -129,18 +129,13 @@ class ThreadGuard:
         return threadscope.choose(plan.test_class, plan.holds_atomic, self.db_threads, self.compat)
 
     def begin(self, test: Any, choice: Choice) -> Scope:
-        """Start guarding ``test`` as ``choose`` decided for its class."""
-        return self.open_scope(test, *choice)
-
-    def open_scope(
-        self, test: Any, mode: str, problem: str | None = None, at_stake: bool = True
-    ) -> Scope:
-        """Start guarding ``test`` in ``mode``; ``problem``, the error of a bad class
-        attribute, fails it."""
+        """Start guarding ``test`` as ``choose`` decided for its class; the error of a bad
+        class attribute (``choice.problem``) fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
-        scope = Scope(test, mode, earlier, at_stake)
-        if problem is not None:
-            scope.failures.append(OptionError(problem))
+        mode = choice.mode
+        scope = Scope(test, mode, earlier, choice.at_stake)
+        if choice.problem is not None:
+            scope.failures.append(OptionError(choice.problem))
         self.scope = scope
         if mode == "route":
             scope.route = RouteSession(self.aliases, self.home, lambda: self.origin() is test)

@@ -281,8 +281,9 @@ class CoroutineTests:
         return plan if plan.coroutine else None
 
     def begin(self, test: unittest.TestCase, plan: TestPlan) -> PhaseHooks:
-        session = self.new_session(test)
-        hooks = PhaseHooks(test, is_coroutine_method(test), session, plan.rollback_aliases)
+        # Without async phases, only a coroutine test method makes a coroutine test.
+        method = not has_async_phases(plan.test_class) or is_coroutine_method(test)  # type: ignore[arg-type]  # classes are hashable: mypy#11470
+        hooks = PhaseHooks(test, method, self.new_session(test), plan.rollback_aliases)
         if plan.end_cleanup is not None:
             hooks.ends_with(plan.end_cleanup)
         hooks.install()
