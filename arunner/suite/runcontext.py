@@ -18,7 +18,7 @@ from django.test import TestCase
 
 from arunner.core.bridges import Bridge, Bridges
 from arunner.core.drain import ThreadWatch
-from arunner.core.guard import Guard, TestPlan, record_failure
+from arunner.core.guard import Guard, TestPlan, method_function, record_failure
 from arunner.core.options import RunConfig
 from arunner.core.phases import TestSession
 from arunner.guards import isolation, threadguard, threadscope
@@ -123,7 +123,7 @@ class RunContext:
             self._close_test_bridge()
         if type(test) is not self._class:
             self._enter_class(test)
-        coroutine = self._async_phases or testcase.is_coroutine_method(test)
+        coroutine = self._async_phases or testcase.is_coroutine_function(method_function(test))
         self._session = None
         taking = self._taking[coroutine]
         if taking is None:

@@ -18,7 +18,9 @@ When a test passes its deadline the watchdog, in order:
    (``emergency``).
 
 ``TimeLimits`` is the run's guard (``core.guard``): it arms the watchdog for each test that
-has a limit, and checks the limit at the test's end.
+has a limit, and checks the limit at the test's end. It takes part only in the classes where
+a limit may apply (the run's, the class's, or one that ``@timeout`` gave a test method), so a
+run without limits pays nothing for them per test.
 """
 
 from __future__ import annotations
@@ -46,11 +48,18 @@ GIVE_UP = 3.0
 SIGNAL = signal.SIGUSR2
 
 
+#: Whether ``timeout`` gave any function a limit of its own (set as test modules import).
+_methods_marked = False
+
+
 def timeout(seconds: float) -> Callable[[Any], Any]:
     """Decorate a test method (or class) to give it its own limit, in seconds."""
 
     def mark(target: Any) -> Any:
+        global _methods_marked
         target.arunner_timeout = seconds
+        if not isinstance(target, type):
+            _methods_marked = True
         return target
 
     return mark
@@ -249,9 +258,13 @@ class TimeLimits:
     def uninstall(self) -> None:
         self.watchdog.uninstall()
 
-    def prepare(self, plan: TestPlan) -> ClassLimit:
-        """Every test: its method may carry a limit of its own (``@arunner.timeout``)."""
-        return ClassLimit(class_limit(plan.test_class, self.default), plan.databases)
+    def prepare(self, plan: TestPlan) -> ClassLimit | None:
+        """The tests that may have a limit: the class's (or the run's), or, once ``@timeout``
+        marked a test method, every test, whose method may carry one of its own."""
+        seconds = class_limit(plan.test_class, self.default)
+        if seconds <= 0 and not _methods_marked:
+            return None
+        return ClassLimit(seconds, plan.databases)
 
     def begin(self, test: unittest.TestCase, limit: ClassLimit) -> Armed | None:
         """Arm the watchdog when the test starts running (after its class set-up)."""
