@@ -73,7 +73,7 @@ class TestDiagnostics:
             self._handler = None
 
     def prepare(self, plan: TestPlan) -> TestPlan:
-        """Every test."""
+        """Every test: any may leave a coroutine unawaited or hold the loop too long."""
         return plan
 
     def begin(self, test: Any, plan: TestPlan) -> None:
