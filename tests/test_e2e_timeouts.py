@@ -110,6 +110,28 @@ class Diagnostics(TestCase):
         print("LOOP", "uvloop" if uvloop else "asyncio")
 """
 
+METHOD_LIMITS_ONLY = """
+import asyncio
+import time
+
+from django.test import TestCase
+
+import arunner
+
+
+class NoClassLimit(TestCase):
+    def test_a_has_no_limit(self):
+        pass
+
+    @arunner.timeout(0.5)
+    def test_b_sync_own_limit(self):
+        time.sleep(10)
+
+    @arunner.timeout(0.5)
+    async def test_c_coroutine_own_limit(self):
+        await asyncio.sleep(10)
+"""
+
 
 @tag("cross")
 class Timeouts(SimpleTestCase):
@@ -140,6 +162,17 @@ class Timeouts(SimpleTestCase):
             self.assertIn("OperationalError", out.split("ERROR: test_d_stuck_in_a_query")[1])
             self.assertEqual(out.count("ERROR: test_d_stuck_in_a_query"), 1)
             self.assertEqual(run.closing_line, "2 passed, 5 failed, 0 skipped")
+
+    def test_a_method_limit_applies_without_a_run_or_class_limit(self):
+        """No --timeout, no arunner_timeout: only @arunner.timeout on two methods."""
+        with Project({"test_method_limits": METHOD_LIMITS_ONLY}) as project:
+            run = project.run("-v", "2", command="manage")
+            out = run.output
+            self.assertEqual(run.code, 1, out)
+            self.assertIn("ERROR: test_b_sync_own_limit", out)
+            self.assertIn("ERROR: test_c_coroutine_own_limit", out)
+            self.assertEqual(out.count("exceeded its 0.5s timeout"), 2, out)
+            self.assertEqual(run.closing_line, "1 passed, 2 failed, 0 skipped")
 
     def test_hop_loop_blocked_in_sync_code_ends_the_run_cleanly(self):
         """With --executor hop the loop has a thread of its own; blocked in time.sleep, no

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from arunner.core import inventory
-from arunner.core.guard import TestPlan
 from arunner.core.loops import TrackedJob, TrackingLoop
 
 __unittest = True
@@ -92,12 +91,6 @@ class ThreadWatch:
 
         self._original_start = original
         threading.Thread.start = start  # type: ignore[method-assign, assignment]  # the watch wraps Thread.start while it is installed
-
-    def begin(self, test: Any, plan: TestPlan) -> None:
-        """Nothing per test: a coroutine test's session records its threads (``phases``)."""
-
-    def end(self, test: Any, begun: None) -> None:
-        """Nothing per test."""
 
     def before_now(self) -> frozenset[threading.Thread]:
         """The threads tests started so far that are still referenced."""

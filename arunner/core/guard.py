@@ -1,11 +1,16 @@
 """``Guard``: what a per-test feature implements, so the suite loops over its features instead
 of knowing each.
 
-A run's context (``suite.runcontext``) installs its guards in the order they are registered
-(``suite.guards.for_run``) and uninstalls them in reverse; before each test it begins them in
-that order, and at the test's end it ends them in reverse, each one even when another failed.
-What ``begin`` returns is handed back to ``end``: a guard keeps no per-test state of its own,
-so a suite run inside a test does not replace the outer test's.
+A run's context (``suite.runcontext``) installs its features in the order they are registered
+(``suite.guards.for_run``) and uninstalls them in reverse. A feature that holds for the whole
+run (``RunFeature``) stops there; a ``Guard`` also takes part in tests. Once per class and kind
+of test (sync or coroutine) the suite makes a ``TestPlan`` and asks each guard to ``prepare``
+for it: a guard that takes no part in those tests says so then, and the loop over a test's
+guards leaves it out; one that does keeps what it decided for the class in what it returns.
+Before each test the suite begins the guards that take part, in order, and at the test's end
+ends them in reverse, each one even when another failed. What ``begin`` returns is handed back
+to ``end``: a guard keeps no per-test state of its own, so a suite run inside a test does not
+replace the outer test's.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import unittest
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from arunner.core import inventory
 
@@ -22,42 +27,57 @@ __unittest = True
 
 @dataclass(frozen=True, slots=True)
 class TestPlan:
-    """What the suite decided about one test, for the guards to act on."""
+    """What the suite decided about the tests of one class and kind (sync or coroutine): made
+    once per class for each kind its tests have, never per test."""
 
-    #: The test method's function (where ``@arunner.timeout`` marks sit).
-    function: Any
-    #: Whether the test's phases run in a session on arunner's loop (``suite.testcase``).
+    #: The test class.
+    test_class: type[unittest.TestCase]
+    #: Whether the tests' phases run in a session on arunner's loop (``suite.testcase``).
     coroutine: bool
-    #: Whether the test's test method itself is a coroutine function.
-    coroutine_method: bool
-    #: Whether the test's writes are rolled back, so nothing may commit beside them.
+    #: Whether the tests' writes are rolled back, so nothing may commit beside them.
     holds_atomic: bool
-    #: The test databases the test uses (aliases), sorted.
+    #: The test databases the tests use (aliases), sorted.
     databases: tuple[str, ...]
     #: The aliases arunner opens atomics on for a unittest coroutine test (None: none).
     rollback_aliases: frozenset[str] | None
-    #: Whether this is the first test of its class (or the first after another class's).
-    new_class: bool
-    #: The end of the test when it runs as a cleanup of its own (None: after the cleanups,
-    #: from ``doCleanups``): a coroutine test's hooks run it on the test's thread.
-    end_cleanup: Callable[[], None] | None
+    #: The end of a test when it runs as a cleanup of its own, registered with the test as
+    #: its argument (None: the end comes after the cleanups, from ``doCleanups``): a coroutine
+    #: test's hooks run it on the test's thread.
+    end_cleanup: Callable[[unittest.TestCase], None] | None
 
 
-class Guard(Protocol):
-    """One per-test feature of a run."""
+class RunFeature(Protocol):
+    """What a run installs before its first test and uninstalls after its last."""
 
     def install(self) -> None:
         """Before the run's first test."""
 
-    def begin(self, test: unittest.TestCase, plan: TestPlan) -> Any:
-        """Before the test (and its class set-up); returns what ``end`` needs."""
+    def uninstall(self) -> None:
+        """After the run's last test; runs even when another feature's uninstall failed."""
+
+
+@runtime_checkable
+class Guard(RunFeature, Protocol):
+    """One per-test feature of a run."""
+
+    def prepare(self, plan: TestPlan) -> Any:
+        """Once per plan, before its first test: what ``begin`` needs for the plan's tests,
+        or None when the guard takes no part in them (then neither ``begin`` nor ``end``
+        is called for them)."""
+
+    def begin(self, test: unittest.TestCase, prepared: Any) -> Any:
+        """Before the test (and its class set-up), with what ``prepare`` returned for its
+        plan; returns what ``end`` needs."""
 
     def end(self, test: unittest.TestCase, begun: Any) -> None:
         """After the test's own cleanups, with what ``begin`` returned: raises what fails
         the test."""
 
-    def uninstall(self) -> None:
-        """After the run's last test; runs even when another guard's uninstall failed."""
+
+def method_function(test: unittest.TestCase) -> Any:
+    """The function of the test's method, as its class defines it (None when it has none):
+    where ``@arunner.timeout`` and unittest's marks sit."""
+    return getattr(type(test), inventory.test_method_name(test), None)
 
 
 def record_failure(test: unittest.TestCase, error: BaseException) -> None:

@@ -46,12 +46,17 @@ async def _awaited(awaitable: Any) -> Any:
 class TestSession:
     """The loop-side half of one test: runs the phases it is given, in order, then drains.
 
-    Made when the test's set-up phase starts; from then on the executor serves this test.
+    Made as the test begins, by the run that owns the loops; ``start``, as the test's set-up
+    phase starts, takes the loop (``open_bridge``, the run's: a loop made then, for a test
+    with a loop of its own), and from then on the executor serves this test.
     """
+
+    #: The bridge of the loop the phases run on, from ``start`` on.
+    bridge: Bridge
 
     def __init__(
         self,
-        bridge: Bridge,
+        open_bridge: Callable[[], Bridge],
         test: Any,
         grace: float,
         threads: drain.ThreadWatch,
@@ -62,7 +67,7 @@ class TestSession:
         """``at_stake`` and ``disown`` are the run's thread guard's: whether the running test's
         isolation is at stake (then work it cannot stop fails it), and the threads to charge
         to no later test. Passed in, because the guard sits above the core."""
-        self.bridge = bridge
+        self._open_bridge = open_bridge
         self.test = test
         self.grace = grace
         self.strict_tasks = strict_tasks
@@ -73,15 +78,25 @@ class TestSession:
         #: phase): what a timeout cancels.
         self.task: asyncio.Task[Any] | None = None
         self._timed_out: Any = None
-        self._context: contextvars.Context | None = bridge.session_context(self)
+        #: The context every phase runs in: from ``start`` until ``finish``.
+        self._context: contextvars.Context | None = None
         #: The thread the last phase ran on (None before the first): the test's or, in hop
         #: mode, the loop's.
         self._thread: int | None = None
         self._started_threads: list[Any] = []
         self._before: drain.Before | None = None
         self._drained: Drained | None = None
-        self.finished = False
-        threads.recording = self._started_threads
+        #: Whether ``start`` took the loop, and whether its phases are in progress (started,
+        #: not yet finished).
+        self.started = self.running = False
+
+    def start(self) -> None:
+        """The test's phases begin (at its set-up): take the loop, make the context, and have
+        the executor serve this test; threads started from now on are the test's."""
+        bridge = self.bridge = self._open_bridge()
+        self._context = bridge.session_context(self)
+        self.started = self.running = True
+        self._threads.recording = self._started_threads
         bridge.begin_session(self)
 
     def __str__(self) -> str:
@@ -140,7 +155,7 @@ class TestSession:
                 self._drained = self.bridge.run_phase(self._drain_phase(), context)
             cancelled, stuck = self._drained
         finally:
-            self.finished = True
+            self.running = False
             # Break the cycles session -> context -> ``OWNER`` -> session and session -> task
             # -> context, so a finished test is freed at once instead of by the cyclic garbage
             # collector, whose passes would otherwise cost every coroutine test.

@@ -72,6 +72,10 @@ class TestDiagnostics:
             logging.getLogger("asyncio").removeHandler(self._handler)
             self._handler = None
 
+    def prepare(self, plan: TestPlan) -> TestPlan:
+        """Every test: any may leave a coroutine unawaited or hold the loop too long."""
+        return plan
+
     def begin(self, test: Any, plan: TestPlan) -> None:
         """Collect from now on: what comes between tests belongs to none of them."""
         self.test = test

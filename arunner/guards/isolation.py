@@ -27,7 +27,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseError
 
 from arunner.core import inventory
-from arunner.core.guard import TestPlan
 from arunner.guards import threadguard, transactionend
 
 __unittest = True
@@ -136,12 +135,6 @@ class ConnectionProtection:
             connection.close = _refuse_close_in_test(connection)
             self._closers.append(connection)
         BaseDatabaseWrapper.connect = self._refuse_non_test(BaseDatabaseWrapper.connect)
-
-    def begin(self, test: Any, plan: TestPlan) -> None:
-        """Nothing per test: the protection holds for the whole run."""
-
-    def end(self, test: Any, begun: None) -> None:
-        """Nothing per test."""
 
     def uninstall(self) -> None:
         original = getattr(BaseDatabaseWrapper.connect, "arunner_original", None)

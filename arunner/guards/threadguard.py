@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -62,6 +62,7 @@ from arunner.guards.threadscope import (
 
 if TYPE_CHECKING:
     from arunner.core.drain import ThreadWatch
+    from arunner.core.phases import TestSession
 
 __unittest = True
 
@@ -102,9 +103,6 @@ class ThreadGuard:
         self.threads = threads
         self.compat = compat
         self.db_threads = db_threads
-        #: The class's choice (``threadscope.choose``) for tests that hold no atomic and for
-        #: tests that do (indexed by ``holds_atomic``): decided once per class.
-        self._choices: list[Choice | None] = [None, None]
         self.between_tests = BETWEEN_TESTS_COMPAT if compat else BETWEEN_TESTS
         self.scope = self.between_tests
         self._foreign: set[BaseDatabaseWrapper] = set()
@@ -126,29 +124,21 @@ class ThreadGuard:
         connection_created.disconnect(dispatch_uid="arunner-thread-guard")
         self.close_foreign()
 
-    def begin(self, test: Any, plan: TestPlan) -> Scope:
-        """Start guarding ``test`` as ``choose`` decided for its class."""
-        if plan.new_class:
-            self._choices = [None, None]
-        choice = self._choices[plan.holds_atomic]
-        if choice is None:
-            choice = threadscope.choose(test, plan.holds_atomic, self.db_threads, self.compat)
-            self._choices[plan.holds_atomic] = choice
-        return self.open_scope(test, *choice)
+    def prepare(self, plan: TestPlan) -> Choice:
+        """Every test: ``choose`` decides, once per class and kind, how its tests are guarded."""
+        return threadscope.choose(plan.test_class, plan.holds_atomic, self.db_threads, self.compat)
 
-    def open_scope(
-        self, test: Any, mode: str, problem: str | None = None, at_stake: bool = True
-    ) -> Scope:
-        """Start guarding ``test`` in ``mode``; ``problem``, the error of a bad class
-        attribute, fails it."""
+    def begin(self, test: Any, choice: Choice) -> Scope:
+        """Start guarding ``test`` as ``choose`` decided for its class; the error of a bad
+        class attribute (``choice.problem``) fails it."""
         earlier = self.threads.before_now() if self.threads is not None else frozenset()
-        scope = Scope(test, mode, earlier, at_stake)
-        if problem is not None:
-            scope.failures.append(OptionError(problem))
+        mode = choice.mode
+        scope = Scope(test, mode, earlier, choice.at_stake)
+        if choice.problem is not None:
+            scope.failures.append(OptionError(choice.problem))
         self.scope = scope
         if mode == "route":
-            test_id = scope.test_id
-            scope.route = RouteSession(self.aliases, self.home, lambda: self.origin() == test_id)
+            scope.route = RouteSession(self.aliases, self.home, lambda: self.origin() is test)
             scope.route.begin()
         return scope
 
@@ -177,15 +167,18 @@ class ThreadGuard:
             except transactionend.TransactionEndedError as exc:
                 scope.failures.append(exc)
 
-    def origin(self) -> str | None:
-        """The id of the test a worker thread's call belongs to (None: an earlier test)."""
+    def origin(self) -> Any:
+        """The test a worker thread's call belongs to (None: an earlier test, or none).
+
+        Callers compare it with the running test by identity; its id serves only messages.
+        """
         session = OWNER.get()
         if session is not None:
-            return str(session)
+            return cast("TestSession", session).test
         thread = threading.current_thread()
         if disowned(thread) or thread in self.scope.earlier:
             return None
-        return self.scope.test_id
+        return self.scope.test
 
     def close_foreign(self) -> None:
         """Close the connections worker threads opened (left alone: one shared on purpose,
@@ -217,7 +210,7 @@ class ThreadGuard:
             return execute(sql, params, many, context)
         origin = self.origin()
         message = self._escape_message(scope, origin, context["connection"], sql)
-        if origin is not None and origin == scope.test_id:
+        if origin is not None and origin is scope.test:
             self._charge(scope, EscapedQueryError(message))
         raise EscapedQueryError(message)
 
@@ -227,7 +220,7 @@ class ThreadGuard:
         connection = context["connection"]
         if (
             scope.open
-            or scope.test_id is None
+            or scope.test is None
             or not sqlkind.writes(sql)
             or inventory.in_test_atomic(connection)
         ):
@@ -240,7 +233,7 @@ class ThreadGuard:
             "the test. Use the test's connection (django.db.connections[alias] on the test's "
             "thread) instead of a second one."
         )
-        if threading.get_ident() == self.home or self.origin() == scope.test_id:
+        if threading.get_ident() == self.home or self.origin() is scope.test:
             self._charge(scope, error)
         raise error
 
@@ -251,18 +244,18 @@ class ThreadGuard:
             scope.failures.append(error)
 
     def _escape_message(
-        self, scope: Scope, origin: str | None, connection: BaseDatabaseWrapper, sql: str
+        self, scope: Scope, origin: Any, connection: BaseDatabaseWrapper, sql: str
     ) -> str:
         thread = threading.current_thread().name
         head = f"arunner refused SQL from thread {thread!r} on database {connection.alias!r}"
-        if origin is not None and origin == scope.test_id:
+        if origin is not None and origin is scope.test:
             return (
                 f"{head} during test {scope.test_id}: {_short(sql)}\n"
                 "That thread has its own connection, outside the test's transaction: it does "
                 f"not see the test's rows, and its writes would commit and survive the test. "
                 f"{_FIXES}"
             )
-        started_by = f"test {origin}" if origin else "an earlier test"
+        started_by = f"test {origin.id()}" if origin is not None else "an earlier test"
         running = f"test {scope.test_id}" if scope.test_id else "no test (between tests)"
         return (
             f"{head}: {_short(sql)}\n"
@@ -314,7 +307,7 @@ def expected_refusals() -> Iterator[list[str]]:
     then assert on ``refused`` (the messages).
     """
     guard = ThreadGuard.active
-    if guard is None or guard.scope.test_id is None:
+    if guard is None or guard.scope.test is None:
         raise RuntimeError("expected_refusals() works only inside a test run by arunner")
     scope = guard.scope
     collected: list[str] = []

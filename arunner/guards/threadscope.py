@@ -157,8 +157,8 @@ class Choice(NamedTuple):
     at_stake: bool
 
 
-def choose(test: Any, holds_transaction: bool, default: str, compat: bool = False) -> Choice:
-    """The guard's choice for ``test``.
+def choose(test_class: type, holds_transaction: bool, default: str, compat: bool = False) -> Choice:
+    """The guard's choice for the tests of ``test_class``.
 
     A test that holds no rolled-back transaction has nothing a worker thread could escape
     from: its mode is "open". Otherwise the class attribute wins, then the run's mode;
@@ -168,13 +168,13 @@ def choose(test: Any, holds_transaction: bool, default: str, compat: bool = Fals
     if not holds_transaction:
         return Choice("open", None, at_stake)
     run_mode = "open" if compat and default == "strict" else default
-    chosen = getattr(test, CLASS_ATTRIBUTE, None)
+    chosen = getattr(test_class, CLASS_ATTRIBUTE, None)
     if chosen is None:
         return Choice(run_mode, None, at_stake)
     if chosen not in DB_THREAD_MODES:
         return Choice(
             run_mode,
-            f"{type(test).__qualname__}.{CLASS_ATTRIBUTE} = {chosen!r} is not one of "
+            f"{test_class.__qualname__}.{CLASS_ATTRIBUTE} = {chosen!r} is not one of "
             f"{', '.join(DB_THREAD_MODES)}; the test ran in the run's mode ({default}"
             f"{', off under --compat' if run_mode == 'open' else ''}).",
             at_stake,

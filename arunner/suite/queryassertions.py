@@ -51,9 +51,9 @@ class TestThread(Protocol):
     executor: Any
 
 
-def applies(test: Any) -> bool:
-    """True for tests whose class has Django's query assertions."""
-    return isinstance(test, TransactionTestCase)
+def applies(test_class: type) -> bool:
+    """True for the test classes that have Django's query assertions."""
+    return issubclass(test_class, TransactionTestCase)
 
 
 def install(test: Any, current: Callable[[], TestThread | None]) -> None:
@@ -93,15 +93,15 @@ class QueryAssertionsGuard:
     def uninstall(self) -> None:
         """Nothing for the run."""
 
-    def begin(self, test: Any, plan: TestPlan) -> bool:
-        if not (plan.coroutine and applies(test)):
-            return False
-        install(test, self.current)
-        return True
+    def prepare(self, plan: TestPlan) -> TestPlan | None:
+        """Coroutine tests of the classes that have these assertions."""
+        return plan if plan.coroutine and applies(plan.test_class) else None
 
-    def end(self, test: Any, installed: bool) -> None:
-        if installed:
-            uninstall(test)
+    def begin(self, test: Any, plan: TestPlan) -> None:
+        install(test, self.current)
+
+    def end(self, test: Any, begun: None) -> None:
+        uninstall(test)
 
 
 class QueryAssertions:

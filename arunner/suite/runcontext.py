@@ -9,7 +9,6 @@ before the workers fork.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import unittest
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from django.test import TestCase
 
 from arunner.core.bridges import Bridge, Bridges
 from arunner.core.drain import ThreadWatch
-from arunner.core.guard import Guard, TestPlan, record_failure
+from arunner.core.guard import Guard, TestPlan, method_function, record_failure
 from arunner.core.options import RunConfig
 from arunner.core.phases import TestSession
 from arunner.guards import isolation, threadguard, threadscope
@@ -30,23 +29,14 @@ __unittest = True
 
 
 #: The instance attribute that holds what the end of a test takes care of, from
-#: ``before_test`` to that end: each guard with what its ``begin`` returned. Kept with the
-#: test, so a suite run inside a test does not replace it.
+#: ``before_test`` to that end: each guard that takes part with what its ``begin`` returned.
+#: Kept with the test, so a suite run inside a test does not replace it.
 _ENDING = "_arunner_ending"
 
 _Ending = list[tuple[Guard, Any]]
 
-
-def _end(test: unittest.TestCase, guard: Guard, begun: Any) -> BaseException | None:
-    """One guard's end of ``test``; returns what failed it that nothing could record."""
-    try:
-        guard.end(test, begun)
-    except BaseException as exc:
-        try:
-            record_failure(test, exc)
-        except BaseException as unrecorded:
-            return unrecorded
-    return None
+#: The guards that take part in the tests of one plan, each with what its ``prepare`` returned.
+_Taking = tuple[tuple[Guard, Any], ...]
 
 
 def _then_end_test(do_cleanups: Callable[[unittest.TestCase], Any]) -> Callable[..., Any]:
@@ -79,29 +69,33 @@ class RunContext:
         self.debug = debug
         self.bridges = Bridges(config.executor, config.loop, config.asyncio_debug)
         self.threads = ThreadWatch()
-        self.guards = guards.for_run(config, result, self, self.threads)
+        self.features = guards.for_run(config, result, self, self.threads)
+        self.guards = [feature for feature in self.features if isinstance(feature, Guard)]
         self._uninstall = contextlib.ExitStack()
         self._class: type | None = None
         #: What puts back the user classes whose async ``setUpTestData`` this run made sync.
         self._class_hooks: list[Callable[[], None]] = []
         self._class_bridge: Bridge | None = None
         self._test_bridge: Bridge | None = None
+        #: The session of the coroutine test in progress (made as it begins, started by its
+        #: set-up): what a timeout cancels and a hang report shows.
         self._session: TestSession | None = None
-        #: Per class, what ``before_test`` tells the guards (``TestPlan``).
-        self._ends_after_cleanups = False
+        #: Per class, for its sync and its coroutine tests (indexed by ``coroutine``): the
+        #: guards that take part, found on the first test of each kind (``_prepare``).
+        self._taking: list[_Taking | None] = [None, None]
+        #: Per class, what ``_prepare`` puts in its plans.
+        self._end_cleanup: Callable[[unittest.TestCase], None] | None = None
         self._rollback_aliases: frozenset[str] | None = None
         self._databases: tuple[str, ...] = ()
-        #: Whether the class's tests hold an atomic, for sync and for coroutine tests.
-        self._holds_atomic = (False, False)
         self._loop_per_test = False
         #: ``has_async_phases`` of the class: then even its sync test methods are coroutine tests.
         self._async_phases = False
 
     def __enter__(self) -> RunContext:
         try:
-            for guard in self.guards:
-                guard.install()
-                self._uninstall.callback(guard.uninstall)
+            for feature in self.features:
+                feature.install()
+                self._uninstall.callback(feature.uninstall)
         except BaseException:
             self._uninstall.close()
             raise
@@ -127,28 +121,18 @@ class RunContext:
         """Prepare one test; runs before its class set-up, right before the test itself."""
         if self._test_bridge is not None:
             self._close_test_bridge()
-        new_class = type(test) is not self._class
-        if new_class:
+        if type(test) is not self._class:
             self._enter_class(test)
-        function = testcase.method_function(test)
-        coroutine_method = testcase.is_coroutine_function(function)
-        coroutine = coroutine_method or self._async_phases
+        coroutine = self._async_phases or testcase.is_coroutine_function(method_function(test))
         self._session = None
-        end = None if self._ends_after_cleanups else functools.partial(self.end_test, test)
-        plan = TestPlan(
-            function,
-            coroutine,
-            coroutine_method,
-            self._holds_atomic[coroutine],
-            self._databases,
-            self._rollback_aliases,
-            new_class,
-            end,
-        )
-        ending: _Ending = [(guard, guard.begin(test, plan)) for guard in self.guards]
+        taking = self._taking[coroutine]
+        if taking is None:
+            taking = self._prepare(test, coroutine)
+        ending: _Ending = [(guard, guard.begin(test, prepared)) for guard, prepared in taking]
         vars(test)[_ENDING] = ending
+        end = self._end_cleanup
         if end is not None:
-            test.addCleanup(end)
+            test.addCleanup(end, test)
 
     def _enter_class(self, test: unittest.TestCase) -> None:
         """The first test of a class (or the first after another class's tests): what
@@ -156,8 +140,10 @@ class RunContext:
         if self.config.loop_scope != "run":
             self._close_class_bridge()
         cls = self._class = type(test)
+        self._taking = [None, None]
         self._async_phases = testcase.has_async_phases(cls)  # type: ignore[arg-type]  # classes are hashable: mypy#11470
-        self._ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
+        ends_after_cleanups = not self.debug and _ends_in_do_cleanups(cls)
+        self._end_cleanup = None if ends_after_cleanups else self.end_test
         if issubclass(cls, TestCase):
             undo = _make_class_hook_sync(cls, "setUpTestData")
             if undo is not None:
@@ -168,13 +154,25 @@ class RunContext:
         self._rollback_aliases = None
         if testcase.needs_own_rollback(test) and not config.compat:
             self._rollback_aliases = isolation.with_database(aliases)
-        # A unittest coroutine test holds a transaction only when arunner opens one for it.
-        rolled_back = bool(self._rollback_aliases)
-        self._holds_atomic = (
-            testcase.holds_atomic(test, False),
-            testcase.holds_atomic(test, rolled_back),
-        )
         self._loop_per_test = testcase.is_isolated_asyncio(test) or config.loop_scope == "test"
+
+    def _prepare(self, test: unittest.TestCase, coroutine: bool) -> _Taking:
+        """The plan of the class's sync or coroutine tests, made on the first test of that
+        kind, and the guards that take part in them."""
+        # A unittest coroutine test holds a transaction only when arunner opens one for it.
+        holds_atomic = testcase.holds_atomic(test, coroutine and bool(self._rollback_aliases))
+        plan = TestPlan(
+            type(test),
+            coroutine,
+            holds_atomic,
+            self._databases,
+            self._rollback_aliases,
+            self._end_cleanup,
+        )
+        prepared = [(guard, guard.prepare(plan)) for guard in self.guards]
+        taking = tuple((guard, each) for guard, each in prepared if each is not None)
+        self._taking[coroutine] = taking
+        return taking
 
     def end_test(self, test: unittest.TestCase) -> None:
         """After the test's own cleanups: each guard's end, in reverse (a coroutine test's
@@ -184,43 +182,23 @@ class RunContext:
         ending: _Ending | None = vars(test).pop(_ENDING, None)
         if ending is None:
             return
-        unrecorded = [_end(test, guard, begun) for guard, begun in reversed(ending)]
-        first = next((error for error in unrecorded if error is not None), None)
-        if first is not None:
-            raise first
+        unrecorded: BaseException | None = None
+        for guard, begun in reversed(ending):
+            try:
+                guard.end(test, begun)
+            except BaseException as exc:
+                try:
+                    record_failure(test, exc)
+                except BaseException as error:
+                    unrecorded = unrecorded or error
+        if unrecorded is not None:
+            raise unrecorded
 
-    def running_bridge(self) -> Bridge | None:
-        """The bridge of the coroutine test in progress: where its query assertions reach
-        the test's thread."""
-        session = self._session
-        return None if session is None or session.finished else session.bridge
-
-    def cancel_session(self, armed: watchdog.Armed) -> None:
-        """The watchdog's cancel: the coroutine test in progress, if any, stops its phase."""
-        session = self._session
-        if session is not None and not session.finished:
-            session.cancel_for_timeout(armed)
-
-    def where(self) -> tuple[Any, Any]:
-        """The loop and the task of the coroutine test in progress, for a hang report."""
-        session = self._session
-        if session is None:
-            return None, None
-        return session.bridge.loop, session.task
-
-    def class_bridge(self) -> Bridge:
-        if self._class_bridge is None:
-            self._class_bridge = self.bridges.new()
-        return self._class_bridge
-
-    def open_session(self, test: unittest.TestCase) -> TestSession:
-        """The session of a coroutine test, on its class's loop or on a loop of its own."""
-        if self._loop_per_test:
-            bridge = self._test_bridge = self.bridges.new()
-        else:
-            bridge = self._class_bridge or self.class_bridge()
-        self._session = TestSession(
-            bridge,
+    def new_session(self, test: unittest.TestCase) -> TestSession:
+        """The session of a coroutine test, made as the test begins; it takes its loop (its
+        class's, or one of its own) only when its set-up starts it (``session_bridge``)."""
+        session = self._session = TestSession(
+            self.session_bridge,
             test,
             self.config.task_grace,
             self.threads,
@@ -228,7 +206,39 @@ class RunContext:
             at_stake=threadguard.running_test_at_stake,
             disown=threadscope.disown,
         )
-        return self._session
+        return session
+
+    def session_bridge(self) -> Bridge:
+        """Where a coroutine test's session runs, asked for as it starts: its class's loop,
+        or a loop of its own that the next test's ``before_test`` closes."""
+        if self._loop_per_test:
+            bridge = self._test_bridge = self.bridges.new()
+            return bridge
+        return self._class_bridge or self.class_bridge()
+
+    def running_bridge(self) -> Bridge | None:
+        """The bridge of the coroutine test in progress: where its query assertions reach
+        the test's thread."""
+        session = self._session
+        return None if session is None or not session.running else session.bridge
+
+    def cancel_session(self, armed: watchdog.Armed) -> None:
+        """The watchdog's cancel: the coroutine test in progress, if any, stops its phase."""
+        session = self._session
+        if session is not None and session.running:
+            session.cancel_for_timeout(armed)
+
+    def where(self) -> tuple[Any, Any]:
+        """The loop and the task of the coroutine test in progress, for a hang report."""
+        session = self._session
+        if session is None or not session.started:
+            return None, None
+        return session.bridge.loop, session.task
+
+    def class_bridge(self) -> Bridge:
+        if self._class_bridge is None:
+            self._class_bridge = self.bridges.new()
+        return self._class_bridge
 
     def _close_test_bridge(self) -> None:
         if self._test_bridge is not None:

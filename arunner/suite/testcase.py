@@ -18,13 +18,13 @@ import warnings
 from collections.abc import Callable
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import Any, NamedTuple, Protocol, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from asgiref.sync import async_to_sync
 from django.test import SimpleTestCase, TestCase
 
 from arunner.core import inventory
-from arunner.core.guard import TestPlan, record_failure
+from arunner.core.guard import TestPlan, method_function, record_failure
 from arunner.core.phases import TestSession
 from arunner.guards import isolation
 
@@ -55,11 +55,6 @@ def is_coroutine_test(test: unittest.TestCase) -> bool:
 def is_coroutine_method(test: unittest.TestCase) -> bool:
     """True when the test method itself is a coroutine function."""
     return is_coroutine_function(method_function(test))
-
-
-def method_function(test: unittest.TestCase) -> Any:
-    """The function of the test's method, as its class defines it (None when it has none)."""
-    return getattr(type(test), inventory.test_method_name(test), None)
 
 
 def is_coroutine_function(function: Any) -> bool:
@@ -126,10 +121,6 @@ def _defined(cls: type, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in names if getattr(cls, name, None) not in _NO_OPS_OR_NONE)
 
 
-class SessionOpener(Protocol):
-    def open_session(self, test: unittest.TestCase) -> TestSession: ...
-
-
 class _ClassHooks(NamedTuple):
     """What ``PhaseHooks`` needs to know of a test class, found once per class."""
 
@@ -156,28 +147,27 @@ def _class_hooks(cls: type) -> _ClassHooks:
 class PhaseHooks:
     """Sends a test's phases to its session; installed as instance attributes.
 
-    The session (and the loop it runs on) is opened at setUp time, so it exists only while
-    the test runs; ``finish`` drains it at the test's end, then, for unittest classes, rolls
-    back the atomics opened on ``rollback_aliases``.
+    The session is handed over as the test begins and started at setUp time, so the loop it
+    runs on is taken only while the test runs; ``finish`` drains it at the test's end, then,
+    for unittest classes, rolls back the atomics opened on ``rollback_aliases``.
     """
 
     def __init__(
         self,
         test: unittest.TestCase,
         coroutine_method: bool,
-        opener: SessionOpener,
+        session: TestSession,
         rollback_aliases: frozenset[str] | None,
     ) -> None:
         self.test = test
         self.method = getattr(test, inventory.test_method_name(test))
         self.coroutine_method = coroutine_method
-        self.opener = opener
+        self.session = session
         self.rollback_aliases = rollback_aliases
-        self.session: TestSession | None = None
         self._own_cleanups = 0
         self.rollback: Callable[[], None] | None = None
         self._added: tuple[str, ...] = ()
-        self._end: Callable[[], None] | None = None
+        self._end: Callable[[unittest.TestCase], None] | None = None
         self._class = _class_hooks(type(test))  # type: ignore[arg-type]  # classes are hashable: mypy#11470
 
     def install(self) -> None:
@@ -217,7 +207,7 @@ class PhaseHooks:
         for name in self._added:
             attributes.pop(name, None)
 
-    def ends_with(self, end: Callable[[], None]) -> None:
+    def ends_with(self, end: Callable[[unittest.TestCase], None]) -> None:
         """``end`` is registered as a cleanup: it runs on the test's thread, not in the
         session it finishes."""
         self._end = end
@@ -225,7 +215,8 @@ class PhaseHooks:
     def callSetUp(self) -> None:
         if self.rollback_aliases is not None:
             self.rollback = isolation.enter_atomics(self.rollback_aliases)
-        session = self.session = self.opener.open_session(self.test)
+        session = self.session
+        session.start()
         self._own_cleanups = inventory.cleanup_count(self.test)
         for name in self._class.set_up:
             session.call(getattr(self.test, name))
@@ -233,7 +224,6 @@ class PhaseHooks:
     def callTestMethod(self, method: Callable[..., Any]) -> None:
         """Runs the test's own method, whatever unittest passes as ``method`` (for Django's
         classes, the ``async_to_sync`` wrapper ``install`` put in its place)."""
-        assert self.session is not None
         if self.coroutine_method:
             outcome = self.session.run(self.method(), last=self._nothing_follows)
         else:
@@ -253,19 +243,18 @@ class PhaseHooks:
         )
 
     def callTearDown(self) -> None:
-        assert self.session is not None
         for name in self._class.tear_down:
             self.session.call(getattr(self.test, name))
 
     def callCleanup(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        if function is self._end or self.session is None or self.session.finished:
+        if function is self._end or not self.session.running:
             function(*args, **kwargs)
         else:
             self.session.call(function, *args, **kwargs)
 
     def finish(self) -> None:
         try:
-            if self.session is not None:
+            if self.session.started:
                 self.session.finish()
         finally:
             if self.rollback is not None:
@@ -275,10 +264,11 @@ class PhaseHooks:
 class CoroutineTests:
     """The run's guard (``core.guard``) for coroutine tests: their phase hooks, installed
     before the test, and their session's drain and rollback at its end (first of all the
-    ends, so that the others see the test rolled back)."""
+    ends, so that the others see the test rolled back). ``new_session`` is the run's: it
+    makes the session of a coroutine test as the test begins."""
 
-    def __init__(self, opener: SessionOpener) -> None:
-        self.opener = opener
+    def __init__(self, new_session: Callable[[unittest.TestCase], TestSession]) -> None:
+        self.new_session = new_session
 
     def install(self) -> None:
         """Nothing for the run: the hooks go on each coroutine test's instance."""
@@ -286,20 +276,22 @@ class CoroutineTests:
     def uninstall(self) -> None:
         """Nothing for the run."""
 
-    def begin(self, test: unittest.TestCase, plan: TestPlan) -> PhaseHooks | None:
-        if not plan.coroutine:
-            return None
-        hooks = PhaseHooks(test, plan.coroutine_method, self.opener, plan.rollback_aliases)
+    def prepare(self, plan: TestPlan) -> TestPlan | None:
+        """Coroutine tests only."""
+        return plan if plan.coroutine else None
+
+    def begin(self, test: unittest.TestCase, plan: TestPlan) -> PhaseHooks:
+        # Without async phases, only a coroutine test method makes a coroutine test.
+        method = not has_async_phases(plan.test_class) or is_coroutine_method(test)  # type: ignore[arg-type]  # classes are hashable: mypy#11470
+        hooks = PhaseHooks(test, method, self.new_session(test), plan.rollback_aliases)
         if plan.end_cleanup is not None:
             hooks.ends_with(plan.end_cleanup)
         hooks.install()
         return hooks
 
-    def end(self, test: unittest.TestCase, hooks: PhaseHooks | None) -> None:
+    def end(self, test: unittest.TestCase, hooks: PhaseHooks) -> None:
         """Drain and roll back, then run the cleanups the drained tasks added; the hooks
         come off the instance whatever fails."""
-        if hooks is None:
-            return
         try:
             try:
                 hooks.finish()

@@ -18,7 +18,9 @@ When a test passes its deadline the watchdog, in order:
    (``emergency``).
 
 ``TimeLimits`` is the run's guard (``core.guard``): it arms the watchdog for each test that
-has a limit, and checks the limit at the test's end.
+has a limit, and checks the limit at the test's end. It takes part only in the classes where
+a limit may apply (the run's, the class's, or one that ``@timeout`` gave a test method), so a
+run without limits pays nothing for them per test.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ import threading
 import time
 import unittest
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 from arunner.core.errors import TestTimeoutError
-from arunner.core.guard import TestPlan
+from arunner.core.guard import TestPlan, method_function
 from arunner.timeouts import dbinterrupt, stacks
 
 __unittest = True
@@ -46,11 +48,18 @@ GIVE_UP = 3.0
 SIGNAL = signal.SIGUSR2
 
 
+#: Whether ``timeout`` gave any function a limit of its own (set as test modules import).
+_methods_marked = False
+
+
 def timeout(seconds: float) -> Callable[[Any], Any]:
     """Decorate a test method (or class) to give it its own limit, in seconds."""
 
     def mark(target: Any) -> Any:
+        global _methods_marked
         target.arunner_timeout = seconds
+        if not isinstance(target, type):
+            _methods_marked = True
         return target
 
     return mark
@@ -216,6 +225,14 @@ def start(armed: Armed, result: Any) -> None:
     armed.deadline = time.monotonic() + armed.seconds
 
 
+class ClassLimit(NamedTuple):
+    """What ``TimeLimits`` decides once per class: its limit, and the databases a query that
+    outlives it is stopped on."""
+
+    seconds: float
+    databases: tuple[str, ...]
+
+
 class TimeLimits:
     """The run's guard for time limits: ``--timeout`` and ``@timeout``, per test.
 
@@ -234,7 +251,6 @@ class TimeLimits:
         self.watchdog = Watchdog(emergency)
         self._cancel = cancel
         self._where = where
-        self._class_limit = default
 
     def install(self) -> None:
         self.watchdog.install()
@@ -242,14 +258,20 @@ class TimeLimits:
     def uninstall(self) -> None:
         self.watchdog.uninstall()
 
-    def begin(self, test: unittest.TestCase, plan: TestPlan) -> Armed | None:
+    def prepare(self, plan: TestPlan) -> ClassLimit | None:
+        """The tests that may have a limit: the class's (or the run's), or, once ``@timeout``
+        marked a test method, every test, whose method may carry one of its own."""
+        seconds = class_limit(plan.test_class, self.default)
+        if seconds <= 0 and not _methods_marked:
+            return None
+        return ClassLimit(seconds, plan.databases)
+
+    def begin(self, test: unittest.TestCase, limit: ClassLimit) -> Armed | None:
         """Arm the watchdog when the test starts running (after its class set-up)."""
-        if plan.new_class:
-            self._class_limit = class_limit(type(test), self.default)
-        seconds = limit_for(plan.function, self._class_limit)
+        seconds = limit_for(method_function(test), limit.seconds)
         if seconds <= 0:
             return None
-        wrappers = [connections[alias] for alias in plan.databases]
+        wrappers = [connections[alias] for alias in limit.databases]
         armed = Armed(test.id(), seconds, wrappers, self._cancel, self._where)
         run = test.run
         watchdog = self.watchdog
