@@ -32,17 +32,20 @@ from arunner.report.model import (
 )
 
 
-class _Tee:
-    """Passes writes through to the stream it replaces, and keeps a copy."""
+class Tee:
+    """Stands in for ``sys.stdout`` or ``sys.stderr`` during a test: keeps a copy of what the
+    test prints (for the report), and passes it on to the stream it replaces unless told not
+    to (a run ``--reruns`` may repeat, under ``--buffer``)."""
 
-    def __init__(self, target: TextIO) -> None:
+    def __init__(self, target: TextIO, passes_on: bool = True) -> None:
         self.target = target
+        self.passes_on = passes_on
         self.copy = io.StringIO()
 
     def write(self, text: str) -> int:
         if self.copy.tell() < OUTPUT_LIMIT:
             self.copy.write(text)
-        return self.target.write(text)
+        return self.target.write(text) if self.passes_on else len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -136,7 +139,7 @@ class ReportRecorder(ResultMixinBase):
         self._running: Any = None
         self._start_time = 0.0
         self._problems: _Problems | None = None
-        self._tees: tuple[_Tee, _Tee] | None = None
+        self._tees: tuple[Tee, Tee] | None = None
         #: Set by ``--reruns`` before the test's reported run: the test, its earlier failed
         #: runs, and the reported run's own duration when it is replayed after the fact.
         self._reruns: tuple[Any, tuple[Attempt, ...], float | None] | None = None
@@ -163,7 +166,7 @@ class ReportRecorder(ResultMixinBase):
             self._running = test
             self._start_time = perf_counter()
             if self.details:
-                self._tees = (_Tee(sys.stdout), _Tee(sys.stderr))
+                self._tees = (Tee(sys.stdout), Tee(sys.stderr))
                 sys.stdout, sys.stderr = self._tees
 
     def stopTest(self, test: Any) -> None:
@@ -192,7 +195,7 @@ class ReportRecorder(ResultMixinBase):
         super().stopTest(test)
 
     @staticmethod
-    def _restore_streams(tees: tuple[_Tee, _Tee], outcome: str) -> tuple[str, str]:
+    def _restore_streams(tees: tuple[Tee, Tee], outcome: str) -> tuple[str, str]:
         """Put back the streams ``startTest`` teed; return what a failing test printed."""
         out_tee, err_tee = tees
         if sys.stdout is out_tee:

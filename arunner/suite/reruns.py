@@ -17,7 +17,6 @@ first run (unittest reuses the instance; ``setUp`` would not undo what the test 
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 import unittest
@@ -27,7 +26,8 @@ from typing import Any
 
 from arunner.core import inventory
 from arunner.core.options import RunConfig
-from arunner.report.model import OUTPUT_LIMIT, Attempt, Problem, describe_error
+from arunner.report.model import Attempt, Problem, describe_error
+from arunner.report.recorder import Tee
 from arunner.suite.runcontext import RunContext, guards_ended
 
 __unittest = True
@@ -127,31 +127,6 @@ class Rerunning:
             self.context.before_test(self.test)
 
 
-class _Capture:
-    """``sys.stdout`` or ``sys.stderr`` during a run that may be rerun: keeps a copy of what
-    the test prints, and passes it on unless the result buffers output (``--buffer``)."""
-
-    def __init__(self, target: Any, passes_on: bool) -> None:
-        self.target = target
-        self.passes_on = passes_on
-        self.copy = io.StringIO()
-
-    def write(self, text: str) -> int:
-        if self.copy.tell() < OUTPUT_LIMIT:
-            self.copy.write(text)
-        return self.target.write(text) if self.passes_on else len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.target, name)
-
-
 class _AttemptResult(unittest.TestResult):
     """The result of one run that may be rerun: keeps unittest's events in order, to replay
     on the real result if the run counts, and what failed it if it does not."""
@@ -164,7 +139,7 @@ class _AttemptResult(unittest.TestResult):
         self._seen: list[BaseException] = []
         self._started = 0.0
         self.duration = 0.0
-        self._streams: tuple[_Capture, _Capture] | None = None
+        self._streams: tuple[Tee, Tee] | None = None
         self.output = ("", "")
 
     @property
@@ -184,8 +159,8 @@ class _AttemptResult(unittest.TestResult):
     def startTest(self, test: Any) -> None:
         self._event("startTest", test)
         self._started = perf_counter()
-        out = _Capture(sys.stdout, not self.hide_output)
-        err = _Capture(sys.stderr, not self.hide_output)
+        out = Tee(sys.stdout, not self.hide_output)
+        err = Tee(sys.stderr, not self.hide_output)
         self._streams = out, err
         sys.stdout, sys.stderr = out, err
 
