@@ -31,7 +31,6 @@ from arunner.report import (
     durations,
     flaky,
     ghannotations,
-    junitxml,
     lastfailed,
     model,
     reportfiles,
@@ -235,6 +234,9 @@ class AsyncDiscoverRunner(DiscoverRunner):
         """The reporters this run's options ask for; the last-failed record always."""
         active: list[model.Reporter] = [self._last_failed or lastfailed.LastFailed()]
         if self.junit_xml:
+            # Imported here: XML is the one report most runs do not write (start-up time).
+            from arunner.report import junitxml
+
             active.append(junitxml.JUnitXml(self.junit_xml, family=self.junit_family))
         if self.durations is not None or self.durations_file:
             active.append(durations.Durations(self.durations, self.durations_file))

@@ -17,7 +17,6 @@ Anything that stops the run before a test starts is a ``ConfigurationError`` (or
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import sys
 import traceback
@@ -52,6 +51,8 @@ EPILOG = (
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
+    import importlib.metadata  # here: reading the installed metadata takes a few ms a start
+
     import django
 
     try:
