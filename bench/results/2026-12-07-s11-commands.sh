@@ -1,8 +1,8 @@
+#!/usr/bin/env bash
 # The commands that made the 2026-12-07 headline, parallel, startup, memory and chart results
 # (arunner at 4040eb7, from a snapshot checkout; quiet machine, load average < 1 before each).
 # The start-up files were made again at the commit after, whose startup.py compiles arunner to
 # bytecode first (this machine sets PYTHONDONTWRITEBYTECODE=1), with --repeat 9.
-#!/usr/bin/env bash
 # Issue 19 measurements, one after another, on a quiet machine, from the snapshot checkout.
 set -u
 cd /work/bench-snap
