@@ -28,7 +28,7 @@ from pathlib import Path
 from generate import DEFAULT_PER_CLASS, generate
 from report import header
 from run import VARIANTS, command
-from timing import BenchError, Sample, run_once
+from timing import BenchError, Sample, precompile, run_once
 
 
 def ratios(rss: dict[tuple[str, int], list[int]], names: list[str], small: int, large: int):
@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="arunner-memory-") as tmp:
         projects = {n: generate(Path(tmp) / str(n), shapes, n, args.per_class) for n in sizes}
+        for project in projects.values():
+            env["bytecode"] = precompile(args.python, project)
         try:
             for rnd in range(args.repeat):
                 turn = rnd % len(runs)

@@ -37,7 +37,6 @@ import re
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 
 # Run as a script, so this directory is on sys.path.
 from report import header
-from timing import BenchError, fail, spawn
+from timing import BenchError, fail, precompile, spawn
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,21 +113,6 @@ def commands(python: str, pattern: str) -> dict[str, tuple[list[str], dict[str, 
         "manage-arunner": (manage, {}),
         "manage-django": (manage, {"SAMPLE_RUNNER": "django"}),
     }
-
-
-def compile_arunner(python: str, project: Path) -> str:
-    """Compile the measured arunner's modules to bytecode, as ``pip install`` does for a
-    wheel (Django's modules in site-packages have theirs): an editable install, with
-    ``PYTHONDONTWRITEBYTECODE`` set, would otherwise compile every module from source on
-    every start, which no installed arunner does. Returns where the package is."""
-    code = (
-        "import compileall, os, arunner; d = os.path.dirname(arunner.__file__); "
-        "compileall.compile_dir(d, quiet=1); print(d)"
-    )
-    done = subprocess.run(
-        [python, "-c", code], cwd=project, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
 
 
 def shown_command(cmd: list[str], extra_env: dict[str, str]) -> str:
@@ -216,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         hook = tmp / "hook"
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(HOOK)
-        env["arunner bytecode"] = (
-            f"compiled first, as pip does ({compile_arunner(args.python, project)})"
-        )
+        env["bytecode"] = precompile(args.python, project)
         try:
             for rnd in range(args.warmup + args.repeat):
                 timed = rnd >= args.warmup
