@@ -29,8 +29,10 @@ class FlakyTests:
         self.failing: list[TestReport] = []
 
     def add(self, report: TestReport) -> None:
-        if report.reruns:
-            (self.failing if report.failed else self.flaky).append(report)
+        if report.flaky:
+            self.flaky.append(report)
+        elif report.reruns:
+            self.failing.append(report)
 
     def summary(self, stream: TextIO, verbosity: int) -> None:
         for report in self.flaky:
